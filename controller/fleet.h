@@ -1,0 +1,172 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/*
+ * Fleet state: deployment ▸ version ▸ instance, built from decoded events.
+ *
+ * Lookups by name are O(1) (keyed hash maps); iteration is in order of
+ * first appearance (linked lists), so the same events give the same order
+ * whatever the hash key. Instances appear on their first valid event and
+ * are forgotten after `forget_after` of silence; a version with no
+ * instances is kept for `version_retention` (its statistics are the
+ * baseline a rollback compares against), a deployment as long as it has a
+ * version. Caps bound the number of each; an event that would exceed one
+ * is rejected, counted, and changes nothing.
+ *
+ * Per instance the fleet keeps only what the breaker and the saturation
+ * policies need: a counter window, gauge averages, health, heartbeat and
+ * the breaker (about 1.2 KiB). Latency sketches live per version.
+ *
+ * Policies read the structures below through const pointers and never
+ * write them. Pure: no clock, no I/O; memory is allocated when a name is
+ * first seen, never per event.
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "breaker.h"
+#include "event.h"
+#include "ewma.h"
+#include "map.h"
+#include "sketch.h"
+#include "util.h"
+#include "window.h"
+
+struct fm_deployment;
+struct fm_version;
+
+struct fm_instance {
+        char name[FM_NAME_MAX + 1];
+        struct fm_deployment *deployment;
+        struct fm_version *version;
+        struct fm_instance *prev, *next;   /* deployment's instances, first seen first */
+        struct fm_instance *vprev, *vnext; /* version's instances */
+        fm_ms first_seen;
+        fm_ms last_seen; /* newest event time */
+        fm_ms last_ts;   /* time of the event with last_seq */
+        uint64_t last_seq;
+        bool has_seq;
+        bool ready; /* latest reported readiness; false until reported */
+        enum fm_health_status health;
+        fm_ms health_at;
+        char health_reason[FM_REASON_MAX + 1];
+        uint64_t requests_total, errors_total;
+        struct fm_window window;
+        struct fm_ewma gauge[_FM_GAUGE_MAX];
+        struct fm_breaker breaker;
+};
+
+struct fm_version {
+        char name[FM_VERSION_MAX + 1]; /* "" for instances that never named one */
+        struct fm_deployment *deployment;
+        struct fm_version *prev, *next; /* deployment's versions, first seen first */
+        struct fm_instance *instances;  /* head of the vnext list */
+        uint32_t n_instances;
+        fm_ms first_seen, last_seen;
+        uint64_t requests_total, errors_total, slow_total;
+        uint64_t outcomes_total, positives_total;
+        struct fm_window window;           /* counters over the breaker window */
+        struct fm_sketch latency_total;    /* since the version was first seen */
+        struct fm_sketch_ring latency_recent;
+};
+
+struct fm_deployment {
+        char name[FM_NAME_MAX + 1];
+        struct fm_deployment *prev, *next;
+        struct fm_map instance_map, version_map;
+        struct fm_instance *instances, *instances_tail;
+        struct fm_version *versions, *versions_tail;
+        uint32_t n_instances, n_versions;
+        fm_ms first_seen;
+};
+
+struct fm_fleet_config {
+        uint32_t max_deployments;              /* default 256 */
+        uint32_t max_versions;                 /* in all, default 512 */
+        uint32_t max_versions_per_deployment;  /* default 32 */
+        uint32_t max_instances;                /* in all, default 65536 */
+        uint32_t max_instances_per_deployment; /* default 8192 */
+        fm_ms forget_after;      /* instance silence before it is forgotten; default 15 min */
+        fm_ms version_retention; /* how long an empty version is kept; default 24 h */
+        fm_ms gauge_tau;         /* EWMA time constant of gauges; default 30 s */
+        fm_ms latency_window;    /* recent latency sketch window; default 5 min */
+        uint32_t latency_slots;  /* its slots; default 5 (1 min each), at most FM_SKETCH_RING_MAX_SLOTS */
+        uint64_t hash_key[2];    /* SipHash key for the name maps; the shell picks it at random */
+        struct fm_breaker_config breaker;
+};
+
+void fm_fleet_config_default(struct fm_fleet_config *cfg);
+
+/* Returns 0 or -EINVAL for zero caps, non-positive durations, bad latency window or breaker settings. */
+int fm_fleet_config_validate(const struct fm_fleet_config *cfg);
+
+/* What the fleet counted itself; the shell turns these into metrics. */
+struct fm_fleet_stats {
+        uint64_t accepted[_FM_EVENT_KIND_MAX];
+        uint64_t rejected[_FM_REJECT_MAX]; /* only the reasons fleet state produces */
+        uint64_t window_late;              /* counters older than the window, not counted */
+        uint64_t instances_forgotten, versions_forgotten;
+};
+
+struct fm_fleet {
+        struct fm_fleet_config cfg;
+        struct fm_map deployment_map;
+        struct fm_deployment *deployments, *deployments_tail;
+        uint32_t n_deployments, n_versions, n_instances;
+        struct fm_fleet_stats stats;
+};
+
+/* Creates an empty fleet; cfg is copied. Returns 0, -EINVAL (invalid cfg), -ENOMEM. */
+int fm_fleet_new(const struct fm_fleet_config *cfg, struct fm_fleet **ret);
+
+/* Frees the fleet and everything in it; accepts NULL; returns NULL. */
+struct fm_fleet *fm_fleet_free(struct fm_fleet *f);
+
+/*
+ * Applies one decoded event. Returns 0 when applied; -EBADMSG with
+ * *ret_reason set (DUPLICATE or a cap) when rejected, in which case the
+ * fleet is unchanged but for its rejection counter; -ENOMEM.
+ */
+int fm_fleet_apply(struct fm_fleet *f, const struct fm_event *ev, enum fm_reject *ret_reason);
+
+struct fm_deployment *fm_fleet_find_deployment(const struct fm_fleet *f, const char *name);
+struct fm_instance *fm_deployment_find_instance(const struct fm_deployment *d, const char *name);
+struct fm_version *fm_deployment_find_version(const struct fm_deployment *d, const char *name);
+
+/*
+ * Estimated number of requests slower than slow_ms in a kpi event: from the
+ * histogram when there is one (buckets above the threshold fully, the
+ * bucket that straddles it in linear proportion, the +Inf bucket only when
+ * its lower bound is at or above the threshold), else from p50/p95/p99 by
+ * linear interpolation of the distribution between (0, 0) and those points
+ * (with a threshold at or above p99, none are assumed slow: the summary
+ * cannot tell). 0 without latency data.
+ */
+uint64_t fm_event_slow_calls(const struct fm_event *ev, double slow_ms);
+
+/*
+ * One instance whose breaker changed state during a tick, with the names
+ * copied (the instance may be forgotten later in the same tick).
+ */
+struct fm_transition {
+        char deployment[FM_NAME_MAX + 1];
+        char instance[FM_NAME_MAX + 1];
+        char version[FM_VERSION_MAX + 1];
+        uint32_t opens; /* the breaker's opening count after the transition */
+        struct fm_breaker_transition t;
+};
+
+/*
+ * Advances time to now: forgets silent instances and expired versions,
+ * rolls windows, and evaluates every breaker. Each transition is passed to
+ * emit (which may be NULL); the fleet is consistent during the callback.
+ * Returns 0 or the first negative value emit returned (the tick completes
+ * regardless).
+ */
+int fm_fleet_tick(struct fm_fleet *f, fm_ms now,
+                  int (*emit)(void *userdata, const struct fm_transition *t), void *userdata);
+
+/* Operator override of one instance's breaker; see fm_breaker_force. -ENOENT if unknown. */
+int fm_fleet_force(struct fm_fleet *f, const char *deployment, const char *instance,
+                   enum fm_breaker_op op, fm_ms now, struct fm_transition *ret);
