@@ -61,6 +61,8 @@ int fm_breaker_config_validate(const struct fm_breaker_config *cfg) {
                 return -EINVAL;
         if (cfg->open_base <= 0 || cfg->open_max < cfg->open_base || cfg->heartbeat_timeout <= 0)
                 return -EINVAL;
+        if (cfg->open_max > FM_BREAKER_OPEN_MAX_LIMIT || cfg->heartbeat_timeout > FM_BREAKER_OPEN_MAX_LIMIT)
+                return -EINVAL;
         return 0;
 }
 
@@ -68,13 +70,12 @@ void fm_breaker_init(struct fm_breaker *b, fm_ms now) {
         *b = (struct fm_breaker){.state = FM_BREAKER_CLOSED, .since = now};
 }
 
-/* ceil(x * num / den) without overflow for the sizes we see (num <= den). */
+/* ceil(x * num / den), exact for any 64-bit inputs (num <= den keeps it in range). */
 static uint64_t scale_up(uint64_t x, uint64_t num, uint64_t den) {
         if (den == 0)
                 return 0;
-        long double v = (long double)x * (long double)num / (long double)den;
-        uint64_t r = (uint64_t)v;
-        return (long double)r < v ? r + 1 : r;
+        unsigned __int128 p = (unsigned __int128)x * num;
+        return (uint64_t)((p + den - 1) / den);
 }
 
 void fm_breaker_record(struct fm_breaker *b, const struct fm_breaker_config *cfg,
@@ -101,7 +102,7 @@ static double ratio(uint64_t part, uint64_t whole) {
 static fm_ms open_duration(const struct fm_breaker_config *cfg, unsigned reopens) {
         fm_ms d = cfg->open_base;
         for (unsigned i = 0; i < reopens && d < cfg->open_max; i++)
-                d *= 2;
+                d = d > cfg->open_max / 2 ? cfg->open_max : d * 2;
         return d < cfg->open_max ? d : cfg->open_max;
 }
 
@@ -151,30 +152,35 @@ static void add_rates(struct fm_evidence *e, const struct fm_breaker_config *cfg
         }
 }
 
-static void add_silence(struct fm_evidence *e, const struct fm_breaker_config *cfg,
-                        const struct fm_breaker_input *in, fm_ms now) {
-        fm_evidence_add(e, "silence_s", (double)(now - in->last_seen) / FM_MS_PER_S);
-        fm_evidence_add(e, "heartbeat_timeout_s", (double)cfg->heartbeat_timeout / FM_MS_PER_S);
-}
-
 /*
  * Health and heartbeat come first: an instance that says it is down or has
  * gone silent is out whatever its last counters said. Then the rates, but
  * only over enough requests that one unlucky error cannot trip the breaker.
  */
-static int evaluate_closed(struct fm_breaker *b, const struct fm_breaker_config *cfg,
-                           const struct fm_breaker_input *in, fm_ms now,
-                           struct fm_breaker_transition *t) {
+static int open_if_down_or_silent(struct fm_breaker *b, const struct fm_breaker_config *cfg,
+                                  const struct fm_breaker_input *in, fm_ms now,
+                                  struct fm_breaker_transition *t) {
         if (in->health == FM_HEALTH_DOWN) {
                 fm_evidence_add(&t->evidence, "health_down", 1);
                 open_breaker(b, cfg, FM_CAUSE_HEALTH_DOWN, now, t);
                 return 1;
         }
         if (now - in->last_seen > cfg->heartbeat_timeout) {
-                add_silence(&t->evidence, cfg, in, now);
+                fm_evidence_add(&t->evidence, "silence_s",
+                                (double)(now - in->last_seen) / FM_MS_PER_S);
+                fm_evidence_add(&t->evidence, "heartbeat_timeout_s",
+                                (double)cfg->heartbeat_timeout / FM_MS_PER_S);
                 open_breaker(b, cfg, FM_CAUSE_HEARTBEAT_LOST, now, t);
                 return 1;
         }
+        return 0;
+}
+
+static int evaluate_closed(struct fm_breaker *b, const struct fm_breaker_config *cfg,
+                           const struct fm_breaker_input *in, fm_ms now,
+                           struct fm_breaker_transition *t) {
+        if (open_if_down_or_silent(b, cfg, in, now, t))
+                return 1;
         if (in->requests < cfg->min_requests)
                 return 0;
 
@@ -193,16 +199,8 @@ static int evaluate_closed(struct fm_breaker *b, const struct fm_breaker_config 
 static int evaluate_half_open(struct fm_breaker *b, const struct fm_breaker_config *cfg,
                               const struct fm_breaker_input *in, fm_ms now,
                               struct fm_breaker_transition *t) {
-        if (in->health == FM_HEALTH_DOWN) {
-                fm_evidence_add(&t->evidence, "health_down", 1);
-                open_breaker(b, cfg, FM_CAUSE_HEALTH_DOWN, now, t);
+        if (open_if_down_or_silent(b, cfg, in, now, t))
                 return 1;
-        }
-        if (now - in->last_seen > cfg->heartbeat_timeout) {
-                add_silence(&t->evidence, cfg, in, now);
-                open_breaker(b, cfg, FM_CAUSE_HEARTBEAT_LOST, now, t);
-                return 1;
-        }
         if (b->probe_requests < cfg->probes)
                 return 0;
 

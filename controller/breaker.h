@@ -70,8 +70,12 @@ struct fm_breaker_config {
 
 void fm_breaker_config_default(struct fm_breaker_config *cfg);
 
-/* Returns 0, or -EINVAL naming nothing: rates outside (0, 1], non-positive durations,
- * open_max < open_base, window not a multiple of window_slots, probes or min_requests 0. */
+/* Upper limit of open_max and heartbeat_timeout: one week. */
+#define FM_BREAKER_OPEN_MAX_LIMIT ((fm_ms)7 * 24 * 3600 * FM_MS_PER_S)
+
+/* Returns 0, or -EINVAL: rates outside (0, 1], non-positive durations, open_max < open_base,
+ * open_max or heartbeat_timeout over a week, window not a multiple of window_slots,
+ * probes or min_requests 0. */
 int fm_breaker_config_validate(const struct fm_breaker_config *cfg);
 
 struct fm_breaker {

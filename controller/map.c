@@ -91,7 +91,7 @@ void fm_map_done(struct fm_map *m) {
 
 static bool same_name(const struct fm_map *m, const void *item, const char *name, size_t len) {
         const char *k = m->key(item);
-        return strncmp(k, name, len) == 0 && k[len] == '\0';
+        return strnlen(k, len + 1) == len && memcmp(k, name, len) == 0;
 }
 
 void *fm_map_get(const struct fm_map *m, const char *name, size_t len) {

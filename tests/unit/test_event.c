@@ -195,7 +195,18 @@ static const struct reject_row reject_rows[] = {
         {TK, "{\"v\":1}/*c*/", 0, FM_REJECT_MALFORMED_JSON},
         {TK, "{\"v\":1,\"ts\":nan}", 0, FM_REJECT_MALFORMED_JSON},
         {TK, "{\"v\":1,\"ts\":infinity}", 0, FM_REJECT_MALFORMED_JSON},
-        {TK, "{\"v\":1,\"x\":\"\xff\"}", 0, FM_REJECT_MALFORMED_JSON},
+        /* invalid UTF-8 in the one free text kept (see TOKENER_FLAGS in event.c) */
+        {TH, "{\"v\":1,\"status\":\"ok\",\"reason\":\"\xff\"}", 0, FM_REJECT_MALFORMED_JSON},
+        {TH, "{\"v\":1,\"status\":\"ok\",\"reason\":\"a\xc0\xaf\"}", 0,
+         FM_REJECT_MALFORMED_JSON},
+        {TH, "{\"v\":1,\"status\":\"ok\",\"reason\":\"\xed\xa0\x80\"}", 0,
+         FM_REJECT_MALFORMED_JSON},
+        {TH, "{\"v\":1,\"status\":\"ok\",\"reason\":\"\xe2\x82\"}", 0,
+         FM_REJECT_MALFORMED_JSON},
+        {TH, "{\"v\":1,\"status\":\"ok\",\"reason\":\"\xf4\x90\x80\x80\"}", 0,
+         FM_REJECT_MALFORMED_JSON},
+        {TH, "{\"v\":1,\"status\":\"ok\",\"reason\":\"\xe0\x80\xaf\"}", 0,
+         FM_REJECT_MALFORMED_JSON},
         {TK, "{\"v\":1,\"x\":[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]}", 0,
          FM_REJECT_MALFORMED_JSON},
 
@@ -574,6 +585,17 @@ static void test_health(void **state)
         assert_string_equal(ev->reason, "caf\xc3\xa9 \xc3\xa9\n");
         expect_reject(f, TH, "{\"v\":1,\"status\":\"down\",\"reason\":\"" X256 "\xc3\xa9\"}",
                       FM_REJECT_FIELD_TOO_LONG);
+
+        /* UTF-8 edges: U+20AC, U+D7FF, U+FFFF, U+1F600, U+10FFFF */
+        expect_ok(f, TH,
+                  "{\"v\":1,\"status\":\"ok\",\"reason\":\"\xe2\x82\xac\xed\x9f\xbf\xef\xbf\xbf"
+                  "\xf0\x9f\x98\x80\xf4\x8f\xbf\xbf\"}");
+        assert_int_equal(strlen(ev->reason), 17);
+        /* an escaped lone surrogate is U+FFFD to json-c */
+        expect_ok(f, TH, "{\"v\":1,\"status\":\"ok\",\"reason\":\"\\ud800\"}");
+        assert_string_equal(ev->reason, "\xef\xbf\xbd");
+        /* strings the decoder does not keep are not checked */
+        expect_ok(f, TH, "{\"v\":1,\"status\":\"ok\",\"x\":\"\xff\",\"\xfe\":1}");
 }
 
 static void test_kpi_full(void **state)
