@@ -115,9 +115,12 @@ static const char *const status_names[] = {
 };
 
 static const char *const gauge_names[_FM_GAUGE_MAX] = {
-        [FM_GAUGE_QUEUE_DEPTH] = "queue_depth", [FM_GAUGE_IN_FLIGHT] = "in_flight",
-        [FM_GAUGE_CPU] = "cpu",                 [FM_GAUGE_GPU_UTIL] = "gpu_util",
-        [FM_GAUGE_GPU_MEM] = "gpu_mem",         [FM_GAUGE_TOKENS_PER_S] = "tokens_per_s",
+        [FM_GAUGE_QUEUE_DEPTH] = "queue_depth",
+        [FM_GAUGE_IN_FLIGHT] = "in_flight",
+        [FM_GAUGE_CPU] = "cpu",
+        [FM_GAUGE_GPU_UTIL] = "gpu_util",
+        [FM_GAUGE_GPU_MEM] = "gpu_mem",
+        [FM_GAUGE_TOKENS_PER_S] = "tokens_per_s",
 };
 
 const char *fm_reject_name(enum fm_reject r)
@@ -148,19 +151,19 @@ const char *fm_gauge_name(enum fm_gauge g)
         return gauge_names[g];
 }
 
-static bool is_lower_alnum(char c)
+static bool is_lower_digit(char c)
 {
-        return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+        return (unsigned char)(c - 'a') < 26 || (unsigned char)(c - '0') < 10;
 }
 
 bool fm_name_valid(const char *s, size_t len)
 {
         if (!s || len < 1 || len > FM_NAME_MAX)
                 return false;
-        if (!is_lower_alnum(s[0]) || !is_lower_alnum(s[len - 1]))
+        if (!is_lower_digit(s[0]) || !is_lower_digit(s[len - 1]))
                 return false;
         for (size_t i = 1; i + 1 < len; i++)
-                if (!is_lower_alnum(s[i]) && s[i] != '-' && s[i] != '.')
+                if (!is_lower_digit(s[i]) && s[i] != '-' && s[i] != '.')
                         return false;
         return true;
 }
@@ -171,7 +174,7 @@ bool fm_version_valid(const char *s, size_t len)
                 return false;
         for (size_t i = 0; i < len; i++) {
                 char c = s[i];
-                if (!is_lower_alnum(c) && !(c >= 'A' && c <= 'Z') && c != '.' && c != '_' &&
+                if (!is_lower_digit(c) && (unsigned char)(c - 'A') >= 26 && c != '.' && c != '_' &&
                     c != '-')
                         return false;
         }
@@ -288,6 +291,23 @@ static enum fm_reject decode_topic(const struct fm_decoder *d, const char *topic
         memcpy(ev->instance, lv[1], ll[1]);
         ev->instance[ll[1]] = '\0';
         return FM_REJECT_NONE;
+}
+
+/* ---- JSON access ---- */
+
+/*
+ * The elements of a JSON array, or NULL if o is not an array. json-c's
+ * struct array_list is public (arraylist.h); indexing it directly saves
+ * json_object_array_get_idx() and array_list_get_idx() per element, most
+ * of the cost of reading a histogram. A JSON null element is NULL.
+ */
+static struct json_object *const *array_items(struct json_object *o, size_t *ret_n)
+{
+        if (!json_object_is_type(o, json_type_array))
+                return NULL;
+        const struct array_list *al = json_object_get_array(o);
+        *ret_n = al->length;
+        return (struct json_object *const *)al->array;
 }
 
 /* ---- numbers ---- */
@@ -414,8 +434,8 @@ static enum fm_reject field_ts(struct json_object *o, struct walk *w)
         if (s * 1000.0 >= EXACT_DOUBLE_MAX)
                 return FM_REJECT_TIMESTAMP_SKEW;
         fm_ms ts = secs_to_ms(s);
-        uint64_t diff = ts >= w->now ? (uint64_t)ts - (uint64_t)w->now
-                                     : (uint64_t)w->now - (uint64_t)ts;
+        uint64_t diff =
+                ts >= w->now ? (uint64_t)ts - (uint64_t)w->now : (uint64_t)w->now - (uint64_t)ts;
         if (diff > (uint64_t)w->max_skew)
                 return FM_REJECT_TIMESTAMP_SKEW;
         w->ev->ts = ts;
@@ -570,8 +590,8 @@ static enum fm_reject field_gauge(struct json_object *o, struct fm_event *ev, en
  * Other keys are ignored, as at the top level. See the comment at the top
  * of the file for which problem gets which reason.
  */
-static enum fm_reject decode_hist(struct json_object *o, const char *bounds_key,
-                                  bool nonneg_bounds, struct fm_hist *h)
+static enum fm_reject decode_hist(struct json_object *o, const char *bounds_key, bool nonneg_bounds,
+                                  struct fm_hist *h)
 {
         if (!json_object_is_type(o, json_type_object))
                 return FM_REJECT_BAD_TYPE;
@@ -584,21 +604,19 @@ static enum fm_reject decode_hist(struct json_object *o, const char *bounds_key,
                 else if (strcmp(hkey, "counts") == 0)
                         counts = hval;
         }
-        if (!json_object_is_type(le, json_type_array) ||
-            !json_object_is_type(counts, json_type_array))
-                return FM_REJECT_BAD_HISTOGRAM;
-
-        size_t n = json_object_array_length(le);
-        if (n == 0)
+        size_t n = 0, nc = 0;
+        struct json_object *const *bv = array_items(le, &n);
+        struct json_object *const *cv = array_items(counts, &nc);
+        if (!bv || !cv || n == 0)
                 return FM_REJECT_BAD_HISTOGRAM;
         if (n > FM_HIST_MAX_BOUNDS)
                 return FM_REJECT_TOO_MANY_ITEMS;
-        if (json_object_array_length(counts) != n + 1)
+        if (nc != n + 1)
                 return FM_REJECT_BAD_HISTOGRAM;
 
         for (size_t i = 0; i < n; i++) {
                 double b;
-                if (!get_number(json_object_array_get_idx(le, i), &b))
+                if (!get_number(bv[i], &b))
                         return FM_REJECT_BAD_HISTOGRAM;
                 if (!isfinite(b) || (nonneg_bounds && b < 0))
                         return FM_REJECT_BAD_NUMBER;
@@ -607,8 +625,7 @@ static enum fm_reject decode_hist(struct json_object *o, const char *bounds_key,
                 h->bound[i] = b;
         }
         for (size_t i = 0; i <= n; i++) {
-                enum fm_reject r = get_uint(json_object_array_get_idx(counts, i), COUNT_MAX,
-                                            &h->count[i]);
+                enum fm_reject r = get_uint(cv[i], COUNT_MAX, &h->count[i]);
                 if (r == FM_REJECT_BAD_TYPE)
                         return FM_REJECT_BAD_HISTOGRAM;
                 if (r != FM_REJECT_NONE)
@@ -670,28 +687,27 @@ static enum fm_reject field_latency_ms(struct json_object *o, struct fm_event *e
 static enum fm_reject field_outcomes(struct json_object *o, struct walk *w)
 {
         struct fm_event *ev = w->ev;
-        if (!json_object_is_type(o, json_type_array))
+        size_t n = 0;
+        struct json_object *const *items = array_items(o, &n);
+        if (!items)
                 return FM_REJECT_BAD_TYPE;
-        size_t n = json_object_array_length(o);
         if (n == 0)
                 return FM_REJECT_MISSING_FIELD;
         if (n > FM_OUTCOMES_MAX)
                 return FM_REJECT_TOO_MANY_ITEMS;
 
         for (size_t i = 0; i < n; i++) {
-                struct json_object *pair = json_object_array_get_idx(o, i);
-                if (!json_object_is_type(pair, json_type_array) ||
-                    json_object_array_length(pair) != 2)
+                size_t np = 0;
+                struct json_object *const *pair = array_items(items[i], &np);
+                if (!pair || np != 2)
                         return FM_REJECT_BAD_TYPE;
 
-                enum fm_reject r = get_unit(json_object_array_get_idx(pair, 0),
-                                            &ev->outcome[i].score);
+                enum fm_reject r = get_unit(pair[0], &ev->outcome[i].score);
                 if (r != FM_REJECT_NONE)
                         return r;
 
-                struct json_object *lo = json_object_array_get_idx(pair, 1);
                 double label;
-                if (!get_number(lo, &label))
+                if (!get_number(pair[1], &label))
                         return FM_REJECT_BAD_TYPE;
                 if (!isfinite(label))
                         return FM_REJECT_BAD_NUMBER;
@@ -866,6 +882,8 @@ static bool parse_json(struct json_tokener *tok, const char *p, size_t len,
                 json_object_put(obj);
                 return false;
         }
+        /* json-c eats trailing white space and, strict, fails on anything
+         * else; this keeps the guarantee whatever the flags. */
         for (size_t i = end; i < len; i++)
                 if (!is_json_ws(p[i])) {
                         json_object_put(obj);
@@ -879,8 +897,7 @@ int fm_decoder_decode(struct fm_decoder *d, const char *topic, size_t topic_len,
                       const void *payload, size_t payload_len, fm_ms now, struct fm_event *ret,
                       enum fm_reject *ret_reason)
 {
-        if (!d || !ret || !ret_reason || (!topic && topic_len > 0) ||
-            (!payload && payload_len > 0))
+        if (!d || !ret || !ret_reason || (!topic && topic_len > 0) || (!payload && payload_len > 0))
                 return -EINVAL;
 
         enum fm_reject r;

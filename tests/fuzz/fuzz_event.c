@@ -90,8 +90,8 @@ static void check_event(const struct fm_event *ev, fm_ms now, fm_ms skew)
         switch (ev->kind) {
         case FM_EVENT_HEALTH:
                 check(ev->status >= FM_HEALTH_OK && ev->status <= FM_HEALTH_DOWN);
-                check((ev->fields & ~(FM_F_SEQ | FM_F_VERSION | FM_F_TS | FM_F_READY |
-                                      FM_F_REASON)) == 0);
+                check((ev->fields &
+                       ~(FM_F_SEQ | FM_F_VERSION | FM_F_TS | FM_F_READY | FM_F_REASON)) == 0);
                 check(ev->n_outcomes == 0);
                 break;
         case FM_EVENT_KPI:
@@ -109,8 +109,8 @@ static void check_event(const struct fm_event *ev, fm_ms now, fm_ms skew)
                 if (ev->fields & FM_F_SCORE_HIST)
                         check_hist(&ev->score_hist, false);
                 if (ev->fields & FM_F_LATENCY_MS)
-                        check(isfinite(ev->p99_ms) && ev->p50_ms >= 0 &&
-                              ev->p50_ms <= ev->p95_ms && ev->p95_ms <= ev->p99_ms);
+                        check(isfinite(ev->p99_ms) && ev->p50_ms >= 0 && ev->p50_ms <= ev->p95_ms &&
+                              ev->p95_ms <= ev->p99_ms);
                 for (int g = 0; g < _FM_GAUGE_MAX; g++) {
                         if (!(ev->fields & FM_F_GAUGE(g)))
                                 continue;

@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,7 +22,7 @@
 #include "event.h"
 
 #define NOW INT64_C(1700000000000) /* 2023-11-14T22:13:20Z, in ms */
-#define TABLE_MAX_PAYLOAD 4096
+#define TABLE_MAX_PAYLOAD 1024
 
 #define TK "fleet/dep-a/inst-1/kpi"
 #define TH "fleet/dep-a/inst-1/health"
@@ -30,9 +31,7 @@
 /* Literal building blocks for long payloads. */
 #define SP16 "                "
 #define SP256 SP16 SP16 SP16 SP16 SP16 SP16 SP16 SP16 SP16 SP16 SP16 SP16 SP16 SP16 SP16 SP16
-#define SP4K                                                                                       \
-        SP256 SP256 SP256 SP256 SP256 SP256 SP256 SP256 SP256 SP256 SP256 SP256 SP256 SP256 SP256 \
-                SP256
+#define SP1K SP256 SP256 SP256 SP256
 #define X16 "xxxxxxxxxxxxxxxx"
 #define X64 X16 X16 X16 X16
 #define X256 X64 X64 X64 X64
@@ -122,8 +121,8 @@ struct reject_row {
 
 static const struct reject_row reject_rows[] = {
         /* too_large: checked before anything else */
-        {TK, "{\"v\":1}" SP4K, 0, FM_REJECT_TOO_LARGE},
-        {"nope", "{" SP4K, 0, FM_REJECT_TOO_LARGE},
+        {TK, "{\"v\":1}" SP1K, 0, FM_REJECT_TOO_LARGE},
+        {"nope", "{" SP1K, 0, FM_REJECT_TOO_LARGE},
 
         /* bad_topic: checked before the payload */
         {"other/dep-a/inst-1/kpi", "{\"v\":1}", 0, FM_REJECT_BAD_TOPIC},
@@ -172,8 +171,7 @@ static const struct reject_row reject_rows[] = {
         {TK, "{\"v\":1,\"version\":\"\"}", 0, FM_REJECT_BAD_NAME},
         {TK, "{\"v\":1,\"version\":\"v/1\"}", 0, FM_REJECT_BAD_NAME},
         {TH, "{\"v\":1,\"status\":\"ok\",\"version\":\"v\xc3\xa9\"}", 0, FM_REJECT_BAD_NAME},
-        {TF, "{\"v\":1,\"version\":\"" X64 "x\",\"outcomes\":[[0.5,1]]}", 0,
-         FM_REJECT_BAD_NAME},
+        {TF, "{\"v\":1,\"version\":\"" X64 "x\",\"outcomes\":[[0.5,1]]}", 0, FM_REJECT_BAD_NAME},
 
         /* malformed_json: not exactly one complete JSON text */
         {TK, "", 0, FM_REJECT_MALFORMED_JSON},
@@ -197,18 +195,22 @@ static const struct reject_row reject_rows[] = {
         {TK, "{\"v\":1,\"ts\":infinity}", 0, FM_REJECT_MALFORMED_JSON},
         /* invalid UTF-8 in the one free text kept (see TOKENER_FLAGS in event.c) */
         {TH, "{\"v\":1,\"status\":\"ok\",\"reason\":\"\xff\"}", 0, FM_REJECT_MALFORMED_JSON},
-        {TH, "{\"v\":1,\"status\":\"ok\",\"reason\":\"a\xc0\xaf\"}", 0,
-         FM_REJECT_MALFORMED_JSON},
+        {TH, "{\"v\":1,\"status\":\"ok\",\"reason\":\"a\xc0\xaf\"}", 0, FM_REJECT_MALFORMED_JSON},
         {TH, "{\"v\":1,\"status\":\"ok\",\"reason\":\"\xed\xa0\x80\"}", 0,
          FM_REJECT_MALFORMED_JSON},
-        {TH, "{\"v\":1,\"status\":\"ok\",\"reason\":\"\xe2\x82\"}", 0,
-         FM_REJECT_MALFORMED_JSON},
+        {TH, "{\"v\":1,\"status\":\"ok\",\"reason\":\"\xe2\x82\"}", 0, FM_REJECT_MALFORMED_JSON},
         {TH, "{\"v\":1,\"status\":\"ok\",\"reason\":\"\xf4\x90\x80\x80\"}", 0,
          FM_REJECT_MALFORMED_JSON},
         {TH, "{\"v\":1,\"status\":\"ok\",\"reason\":\"\xe0\x80\xaf\"}", 0,
          FM_REJECT_MALFORMED_JSON},
-        {TK, "{\"v\":1,\"x\":[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]}", 0,
+        {TH, "{\"v\":1,\"status\":\"ok\",\"reason\":\"\xe2\x82\x41\"}", 0,
          FM_REJECT_MALFORMED_JSON},
+        {TH, "{\"v\":1,\"status\":\"ok\",\"reason\":\"\xf0\x80\x80\x80\"}", 0,
+         FM_REJECT_MALFORMED_JSON},
+        {TH, "{\"v\":1,\"status\":\"ok\",\"reason\":\"\xf4\x8f\xbf\"}", 0,
+         FM_REJECT_MALFORMED_JSON},
+        {TH, "{\"v\":1,\"status\":\"ok\",\"reason\":\"\x80\"}", 0, FM_REJECT_MALFORMED_JSON},
+        {TK, "{\"v\":1,\"x\":[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]}", 0, FM_REJECT_MALFORMED_JSON},
 
         /* not_object */
         {TK, "1", 0, FM_REJECT_NOT_OBJECT},
@@ -260,8 +262,7 @@ static const struct reject_row reject_rows[] = {
         {TK, "{\"v\":1,\"requests\":5,\"errors\":null}", 0, FM_REJECT_BAD_TYPE},
         {TK, "{\"v\":1,\"latency_hist\":[10,20]}", 0, FM_REJECT_BAD_TYPE},
         {TK, "{\"v\":1,\"latency_ms\":5}", 0, FM_REJECT_BAD_TYPE},
-        {TK, "{\"v\":1,\"latency_ms\":{\"p50\":1,\"p95\":\"2\",\"p99\":3}}", 0,
-         FM_REJECT_BAD_TYPE},
+        {TK, "{\"v\":1,\"latency_ms\":{\"p50\":1,\"p95\":\"2\",\"p99\":3}}", 0, FM_REJECT_BAD_TYPE},
         {TK, "{\"v\":1,\"cpu\":\"0.5\"}", 0, FM_REJECT_BAD_TYPE},
         {TK, "{\"v\":1,\"queue_depth\":null}", 0, FM_REJECT_BAD_TYPE},
         {TK, "{\"v\":1,\"score_hist\":\"x\"}", 0, FM_REJECT_BAD_TYPE},
@@ -275,6 +276,7 @@ static const struct reject_row reject_rows[] = {
 
         /* bad_number */
         {TK, "{\"v\":1,\"ts\":-1}", 0, FM_REJECT_BAD_NUMBER},
+        {TK, "{\"ts\":-1,\"v\":1}", 0, FM_REJECT_BAD_NUMBER}, /* v after the bad field */
         {TK, "{\"v\":1,\"ts\":NaN}", 0, FM_REJECT_BAD_NUMBER},
         {TK, "{\"v\":1,\"ts\":Infinity}", 0, FM_REJECT_BAD_NUMBER},
         {TK, "{\"v\":1,\"ts\":-Infinity}", 0, FM_REJECT_BAD_NUMBER},
@@ -296,10 +298,8 @@ static const struct reject_row reject_rows[] = {
         {TK, "{\"v\":1,\"tokens_per_s\":Infinity}", 0, FM_REJECT_BAD_NUMBER},
         {TK, "{\"v\":1,\"cpu\":NaN}", 0, FM_REJECT_BAD_NUMBER},
         {TK, "{\"v\":1,\"gpu_mem\":-Infinity}", 0, FM_REJECT_BAD_NUMBER},
-        {TK, "{\"v\":1,\"latency_ms\":{\"p50\":-1,\"p95\":2,\"p99\":3}}", 0,
-         FM_REJECT_BAD_NUMBER},
-        {TK, "{\"v\":1,\"latency_ms\":{\"p50\":1,\"p95\":NaN,\"p99\":3}}", 0,
-         FM_REJECT_BAD_NUMBER},
+        {TK, "{\"v\":1,\"latency_ms\":{\"p50\":-1,\"p95\":2,\"p99\":3}}", 0, FM_REJECT_BAD_NUMBER},
+        {TK, "{\"v\":1,\"latency_ms\":{\"p50\":1,\"p95\":NaN,\"p99\":3}}", 0, FM_REJECT_BAD_NUMBER},
         {TK, "{\"v\":1,\"latency_hist\":{\"le_ms\":[-1,20],\"counts\":[1,2,3]}}", 0,
          FM_REJECT_BAD_NUMBER},
         {TK, "{\"v\":1,\"latency_hist\":{\"le_ms\":[10,NaN],\"counts\":[1,2,3]}}", 0,
@@ -317,10 +317,8 @@ static const struct reject_row reject_rows[] = {
         {TK, "{\"v\":1,\"cpu\":1.5}", 0, FM_REJECT_OUT_OF_RANGE},
         {TK, "{\"v\":1,\"gpu_util\":-0.1}", 0, FM_REJECT_OUT_OF_RANGE},
         {TK, "{\"v\":1,\"gpu_mem\":2}", 0, FM_REJECT_OUT_OF_RANGE},
-        {TK, "{\"v\":1,\"latency_ms\":{\"p50\":3,\"p95\":2,\"p99\":4}}", 0,
-         FM_REJECT_OUT_OF_RANGE},
-        {TK, "{\"v\":1,\"latency_ms\":{\"p50\":1,\"p95\":5,\"p99\":4}}", 0,
-         FM_REJECT_OUT_OF_RANGE},
+        {TK, "{\"v\":1,\"latency_ms\":{\"p50\":3,\"p95\":2,\"p99\":4}}", 0, FM_REJECT_OUT_OF_RANGE},
+        {TK, "{\"v\":1,\"latency_ms\":{\"p50\":1,\"p95\":5,\"p99\":4}}", 0, FM_REJECT_OUT_OF_RANGE},
         {TF, "{\"v\":1,\"outcomes\":[[1.5,1]]}", 0, FM_REJECT_OUT_OF_RANGE},
         {TF, "{\"v\":1,\"outcomes\":[[-0.1,0]]}", 0, FM_REJECT_OUT_OF_RANGE},
         {TF, "{\"v\":1,\"outcomes\":[[0.5,2]]}", 0, FM_REJECT_OUT_OF_RANGE},
@@ -376,8 +374,7 @@ static const struct reject_row reject_rows[] = {
         {TH, "{\"v\":1,\"status\":\"unknown\"}", 0, FM_REJECT_BAD_STATUS},
 
         /* field_too_long: reason over 256 bytes */
-        {TH, "{\"v\":1,\"status\":\"down\",\"reason\":\"" X256 "x\"}", 0,
-         FM_REJECT_FIELD_TOO_LONG},
+        {TH, "{\"v\":1,\"status\":\"down\",\"reason\":\"" X256 "x\"}", 0, FM_REJECT_FIELD_TOO_LONG},
         {TH, "{\"v\":1,\"status\":\"down\",\"reason\":\"" X256 X256 "\"}", 0,
          FM_REJECT_FIELD_TOO_LONG},
 
@@ -430,7 +427,7 @@ static void test_reject_names(void **state)
                         assert_true(strcmp(n, fm_reject_name(j)) != 0);
         }
         assert_null(fm_reject_name(_FM_REJECT_MAX));
-        assert_null(fm_reject_name((enum fm_reject)-1));
+        assert_null(fm_reject_name((enum fm_reject) - 1));
         /* spot checks: metric labels must never change */
         assert_string_equal(fm_reject_name(FM_REJECT_TOO_LARGE), "too_large");
         assert_string_equal(fm_reject_name(FM_REJECT_UNKNOWN_SCHEMA_VERSION),
@@ -555,8 +552,7 @@ static void test_health(void **state)
         assert_int_equal(ev->kind, FM_EVENT_HEALTH);
         assert_string_equal(ev->deployment, "dep-a");
         assert_string_equal(ev->instance, "inst-1");
-        assert_int_equal(ev->fields,
-                         FM_F_TS | FM_F_SEQ | FM_F_VERSION | FM_F_READY | FM_F_REASON);
+        assert_int_equal(ev->fields, FM_F_TS | FM_F_SEQ | FM_F_VERSION | FM_F_READY | FM_F_REASON);
         assert_int_equal(ev->ts, NOW + 1250);
         assert_int_equal(ev->seq, 42);
         assert_string_equal(ev->version, "v1.2_rc-3");
@@ -586,11 +582,11 @@ static void test_health(void **state)
         expect_reject(f, TH, "{\"v\":1,\"status\":\"down\",\"reason\":\"" X256 "\xc3\xa9\"}",
                       FM_REJECT_FIELD_TOO_LONG);
 
-        /* UTF-8 edges: U+20AC, U+D7FF, U+FFFF, U+1F600, U+10FFFF */
+        /* UTF-8 edges: U+20AC, U+D7FF, U+FFFF, U+1F600, U+40000, U+10FFFF */
         expect_ok(f, TH,
                   "{\"v\":1,\"status\":\"ok\",\"reason\":\"\xe2\x82\xac\xed\x9f\xbf\xef\xbf\xbf"
-                  "\xf0\x9f\x98\x80\xf4\x8f\xbf\xbf\"}");
-        assert_int_equal(strlen(ev->reason), 17);
+                  "\xf0\x9f\x98\x80\xf1\x80\x80\x80\xf4\x8f\xbf\xbf\"}");
+        assert_int_equal(strlen(ev->reason), 21);
         /* an escaped lone surrogate is U+FFFD to json-c */
         expect_ok(f, TH, "{\"v\":1,\"status\":\"ok\",\"reason\":\"\\ud800\"}");
         assert_string_equal(ev->reason, "\xef\xbf\xbd");
@@ -682,6 +678,8 @@ static void test_kpi_heartbeat(void **state)
         assert_int_equal(f->ev->fields, FM_F_REQUESTS);
         expect_ok(f, TK, "{\"v\":1,\"latency_ms\":{\"p50\":1,\"p95\":1,\"p99\":1}}");
         assert_dbl(f->ev->p99_ms, 1);
+        expect_ok(f, TK, "{\"v\":1,\"latency_ms\":{\"p90\":9,\"p50\":1,\"p95\":2,\"p99\":3}}");
+        assert_dbl(f->ev->p95_ms, 2);
         expect_ok(f, TK, "{\"v\":1,\"latency_hist\":{\"le_ms\":[0],\"counts\":[0,0]}}");
         assert_int_equal(f->ev->latency_hist.n, 1);
 }
@@ -813,8 +811,8 @@ static void test_prefix_with_slash(void **state)
 
         /* topic not NUL-terminated: only topic_len bytes count */
         enum fm_reject reason;
-        assert_int_equal(fm_decoder_decode(d, "a/b/dep/inst/kpi/garbage", 16, "{\"v\":1}x", 7,
-                                           NOW, f.ev, &reason),
+        assert_int_equal(fm_decoder_decode(d, "a/b/dep/inst/kpi/garbage", 16, "{\"v\":1}x", 7, NOW,
+                                           f.ev, &reason),
                          0);
         assert_int_equal(f.ev->kind, FM_EVENT_KPI);
 
@@ -859,6 +857,9 @@ static void test_decoder_config(void **state)
         cfg.max_payload = 0;
         assert_int_equal(fm_decoder_new(&cfg, &d), -EINVAL);
         fm_decoder_config_default(&cfg);
+        cfg.max_payload = (size_t)INT_MAX + 1;
+        assert_int_equal(fm_decoder_new(&cfg, &d), -EINVAL);
+        fm_decoder_config_default(&cfg);
         cfg.max_skew = -1;
         assert_int_equal(fm_decoder_new(&cfg, &d), -EINVAL);
         assert_int_equal(fm_decoder_new(NULL, &d), -EINVAL);
@@ -897,8 +898,7 @@ static void test_null_args(void **state)
                          -EINVAL);
         assert_int_equal(reason, FM_REJECT_NONE);
         /* empty topic and payload are ordinary rejections */
-        assert_int_equal(fm_decoder_decode(f->d, NULL, 0, NULL, 0, NOW, f->ev, &reason),
-                         -EBADMSG);
+        assert_int_equal(fm_decoder_decode(f->d, NULL, 0, NULL, 0, NOW, f->ev, &reason), -EBADMSG);
         assert_int_equal(reason, FM_REJECT_BAD_TOPIC);
         assert_int_equal(fm_decoder_decode(f->d, TK, strlen(TK), NULL, 0, NOW, f->ev, &reason),
                          -EBADMSG);
@@ -930,7 +930,8 @@ static void test_size_limit(void **state)
 }
 
 /* Appends to a buffer, failing the test if it would not fit. */
-static void append(char *buf, size_t size, size_t *len, const char *fmt, ...)
+__attribute__((format(printf, 4, 5))) static void append(char *buf, size_t size, size_t *len,
+                                                         const char *fmt, ...)
 {
         va_list ap;
         va_start(ap, fmt);
@@ -1027,10 +1028,8 @@ static void test_numbers(void **state)
         expect_ok(f, TK, "{\"v\":1,\"requests\":9007199254740992,\"errors\":2.0}");
         assert_true(f->ev->requests == UINT64_C(9007199254740992));
         assert_int_equal(f->ev->errors, 2);
-        expect_reject(f, TK, "{\"v\":1,\"requests\":18446744073709551615}",
-                      FM_REJECT_BAD_NUMBER);
-        expect_reject(f, TK, "{\"v\":1,\"requests\":-9223372036854775808}",
-                      FM_REJECT_BAD_NUMBER);
+        expect_reject(f, TK, "{\"v\":1,\"requests\":18446744073709551615}", FM_REJECT_BAD_NUMBER);
+        expect_reject(f, TK, "{\"v\":1,\"requests\":-9223372036854775808}", FM_REJECT_BAD_NUMBER);
 
         expect_ok(f, TK, "{\"v\":1,\"interval_s\":1e-9}");
         assert_dbl(f->ev->interval_s, 1e-9);
@@ -1061,8 +1060,14 @@ static void test_ignored_fields(void **state)
         /* unknown keys, including near misses of known ones */
         expect_ok(f, TK,
                   "{\"v\":1,\"vv\":2,\"Ts\":\"x\",\"seqs\":-1,\"versions\":1,\"cpu_\":9,"
-                  "\"\":null,\"q\":1,\"latency\":{},\"_x\":{\"a\":[1,{\"b\":2}]}}");
+                  "\"\":null,\"q\":1,\"latency\":{},\"_x\":{\"a\":[1,{\"b\":2}]},\"tokens\":-1,"
+                  "\"score\":-1,\"in\":-1,\"gpu\":-1,\"gpu_memory\":-1,\"out\":-1,\"err\":-1,"
+                  "\"req\":-1,\"interval\":-1,\"queue\":-1,\"cpus\":-1}");
         assert_int_equal(f->ev->fields, 0);
+        expect_ok(f, TH, "{\"v\":1,\"status\":\"ok\",\"stat\":1,\"ready_\":1,\"reasons\":1}");
+        assert_int_equal(f->ev->fields, 0);
+        expect_ok(f, TF, "{\"v\":1,\"outcomes\":[[1,1]],\"outcome\":1,\"other\":1}");
+        assert_int_equal(f->ev->n_outcomes, 1);
 
         /* duplicate keys: json-c keeps the last one */
         expect_ok(f, TK, "{\"v\":1,\"seq\":1,\"seq\":2}");
@@ -1095,9 +1100,8 @@ static void test_reuse(void **state)
                 assert_int_equal(decode(f->d, TK, b, f->ev, &reason), -EBADMSG);
                 assert_int_equal(reason, FM_REJECT_MALFORMED_JSON);
 
-                int n = snprintf(p, sizeof(p),
-                                 "{\"v\":1,\"seq\":%d,\"requests\":%d,\"errors\":%d}", i, i + 1,
-                                 i / 2);
+                int n = snprintf(p, sizeof(p), "{\"v\":1,\"seq\":%d,\"requests\":%d,\"errors\":%d}",
+                                 i, i + 1, i / 2);
                 assert_true(n > 0 && (size_t)n < sizeof(p));
                 assert_int_equal(decode_n(f->d, TK, p, (size_t)n, NOW, f->ev, &reason), 0);
                 assert_int_equal(f->ev->seq, i);
