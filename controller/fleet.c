@@ -73,6 +73,37 @@ int fm_fleet_new(const struct fm_fleet_config *cfg, struct fm_fleet **ret) {
         return 0;
 }
 
+int fm_fleet_reconfigure(struct fm_fleet *f, const struct fm_fleet_config *cfg) {
+        int r = fm_fleet_config_validate(cfg);
+        if (r < 0)
+                return r;
+
+        const struct fm_breaker_config *ob = &f->cfg.breaker, *nb = &cfg->breaker;
+        bool window = ob->window != nb->window || ob->window_slots != nb->window_slots;
+        bool latency = f->cfg.latency_window != cfg->latency_window ||
+                       f->cfg.latency_slots != cfg->latency_slots;
+        fm_ms width = nb->window / nb->window_slots;
+        fm_ms lwidth = cfg->latency_window / cfg->latency_slots;
+
+        for (struct fm_deployment *d = f->deployments; d; d = d->next) {
+                for (struct fm_instance *i = d->instances; window && i; i = i->next)
+                        (void)fm_window_init(&i->window, width, nb->window_slots);
+                for (struct fm_version *v = d->versions; v; v = v->next) {
+                        if (window)
+                                (void)fm_window_init(&v->window, width, nb->window_slots);
+                        if (latency)
+                                (void)fm_sketch_ring_init(&v->latency_recent, lwidth,
+                                                          cfg->latency_slots);
+                }
+        }
+
+        uint64_t key0 = f->cfg.hash_key[0], key1 = f->cfg.hash_key[1];
+        f->cfg = *cfg;
+        f->cfg.hash_key[0] = key0;
+        f->cfg.hash_key[1] = key1;
+        return 0;
+}
+
 /* List helpers: the three entity lists have the same shape. */
 #define LIST_APPEND(head, tail, item, prevf, nextf)                                                \
         do {                                                                                       \

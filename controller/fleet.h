@@ -120,6 +120,16 @@ struct fm_fleet {
 /* Creates an empty fleet; cfg is copied. Returns 0, -EINVAL (invalid cfg), -ENOMEM. */
 int fm_fleet_new(const struct fm_fleet_config *cfg, struct fm_fleet **ret);
 
+/*
+ * Applies a new configuration to a live fleet (a reload) and keeps what it
+ * knows: deployments, versions, instances, breaker states. The hash key is
+ * kept (the maps are built on it). Counter windows whose geometry changed
+ * start empty, as do latency rings; lowered caps evict nothing but admit no
+ * new names until the counts fall below them. Returns 0 or -EINVAL (cfg
+ * invalid; nothing changed).
+ */
+int fm_fleet_reconfigure(struct fm_fleet *f, const struct fm_fleet_config *cfg);
+
 /* Frees the fleet and everything in it; accepts NULL; returns NULL. */
 struct fm_fleet *fm_fleet_free(struct fm_fleet *f);
 

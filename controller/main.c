@@ -4,34 +4,195 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "config.h"
+#include "daemon.h"
 #include "demo.h"
+#include "http.h"
+#include "status.h"
 
 /* Exit codes, documented in --help. */
 enum {
         EXIT_OK = 0,
-        EXIT_FAILURE_RUN = 1,
+        EXIT_FAILED = 1,
         EXIT_USAGE = 2,
 };
 
 static void usage(FILE *out) {
-        fputs("Usage: fleetmedic [OPTIONS] COMMAND\n"
+        fputs("Usage: fleetmedic [-h|--help] [-V|--version] COMMAND [OPTIONS]\n"
               "\n"
               "Self-healing controller for ML inference fleets.\n"
               "\n"
               "Commands:\n"
-              "  demo        Feed the decision core a built-in sequence of sample events\n"
-              "              (two deployments, instances turning bad) and print each\n"
-              "              breaker decision with its evidence.\n"
-              "\n"
-              "Options:\n"
-              "  -h, --help     Show this help and exit.\n"
-              "  -V, --version  Show the version and exit.\n"
+              "  run [-c CONFIG] [OPTIONS]\n"
+              "        Run the controller: consume health, kpi and feedback events over MQTT,\n"
+              "        keep fleet state and circuit breakers, record every decision.\n"
+              "        Without -c it runs on the embedded defaults. Options override the file:\n"
+              "          -c, --config FILE        YAML or JSON configuration\n"
+              "          --mqtt URL               broker, mqtt://HOST[:PORT] or mqtts://HOST[:PORT]\n"
+              "                                   (default mqtt://127.0.0.1:1883)\n"
+              "          --listen ADDR:PORT       HTTP endpoints /metrics /healthz /readyz /status\n"
+              "                                   (default 127.0.0.1:9187; port 0 picks a free one)\n"
+              "          --state-dir DIR          state directory (default /var/lib/fleetmedic)\n"
+              "          --topic-prefix P         event topics are P/DEPLOYMENT/INSTANCE/KIND\n"
+              "                                   (default fleet)\n"
+              "          --dry-run                record actions without executing them\n"
+              "        Signals: SIGTERM and SIGINT stop cleanly; SIGHUP reloads the configuration\n"
+              "        (an invalid file is refused and the running configuration kept).\n"
+              "        This build has no actuators: every action is recorded only (dry-run).\n"
+              "  check -c CONFIG\n"
+              "        Validate a configuration; print every error as FILE:LINE: KEY: message.\n"
+              "  status [--listen ADDR:PORT]\n"
+              "        Print a running controller's state as tables (default 127.0.0.1:9187).\n"
+              "  demo\n"
+              "        Feed the decision core a built-in sequence of sample events (two\n"
+              "        deployments, instances turning bad) and print each breaker decision\n"
+              "        with its evidence.\n"
               "\n"
               "Exit status:\n"
               "  0  success\n"
-              "  1  the command failed\n"
+              "  1  the command failed (run: start-up failed; check: the configuration is invalid;\n"
+              "     status: the controller could not be reached)\n"
               "  2  usage error\n",
               out);
+}
+
+enum {
+        OPT_MQTT = 0x100,
+        OPT_LISTEN,
+        OPT_STATE_DIR,
+        OPT_TOPIC_PREFIX,
+        OPT_DRY_RUN,
+};
+
+static int cmd_run(int argc, char **argv) {
+        static const struct option options[] = {
+                {"config", required_argument, NULL, 'c'},
+                {"mqtt", required_argument, NULL, OPT_MQTT},
+                {"listen", required_argument, NULL, OPT_LISTEN},
+                {"state-dir", required_argument, NULL, OPT_STATE_DIR},
+                {"topic-prefix", required_argument, NULL, OPT_TOPIC_PREFIX},
+                {"dry-run", no_argument, NULL, OPT_DRY_RUN},
+                {"help", no_argument, NULL, 'h'},
+                {0},
+        };
+        struct fm_daemon_options opt = {0};
+        int c;
+
+        while ((c = getopt_long(argc, argv, "c:h", options, NULL)) != -1) {
+                switch (c) {
+                case 'c':
+                        opt.config_path = optarg;
+                        break;
+                case OPT_MQTT:
+                        opt.mqtt_url = optarg;
+                        break;
+                case OPT_LISTEN:
+                        opt.listen = optarg;
+                        break;
+                case OPT_STATE_DIR:
+                        opt.state_dir = optarg;
+                        break;
+                case OPT_TOPIC_PREFIX:
+                        opt.topic_prefix = optarg;
+                        break;
+                case OPT_DRY_RUN:
+                        opt.dry_run = true;
+                        break;
+                case 'h':
+                        usage(stdout);
+                        return EXIT_OK;
+                default:
+                        return EXIT_USAGE;
+                }
+        }
+        if (optind != argc) {
+                fprintf(stderr, "fleetmedic run: unexpected argument '%s'\n", argv[optind]);
+                return EXIT_USAGE;
+        }
+        return fm_daemon_run(&opt) < 0 ? EXIT_FAILED : EXIT_OK;
+}
+
+static int cmd_check(int argc, char **argv) {
+        static const struct option options[] = {
+                {"config", required_argument, NULL, 'c'},
+                {"help", no_argument, NULL, 'h'},
+                {0},
+        };
+        const char *path = NULL;
+        int c;
+
+        while ((c = getopt_long(argc, argv, "c:h", options, NULL)) != -1) {
+                switch (c) {
+                case 'c':
+                        path = optarg;
+                        break;
+                case 'h':
+                        usage(stdout);
+                        return EXIT_OK;
+                default:
+                        return EXIT_USAGE;
+                }
+        }
+        if (!path || optind != argc) {
+                fprintf(stderr, "fleetmedic check: expected -c CONFIG\n");
+                return EXIT_USAGE;
+        }
+
+        struct fm_config cfg;
+        unsigned n = 0;
+        int r = fm_config_load(path, &cfg, stderr, &n);
+        if (r < 0) {
+                if (r == -EINVAL)
+                        fprintf(stderr, "%s: %u error%s\n", path, n, n == 1 ? "" : "s");
+                return EXIT_FAILED;
+        }
+        printf("%s: valid\n", path);
+        return EXIT_OK;
+}
+
+static int cmd_status(int argc, char **argv) {
+        static const struct option options[] = {
+                {"listen", required_argument, NULL, OPT_LISTEN},
+                {"help", no_argument, NULL, 'h'},
+                {0},
+        };
+        const char *listen = FM_HTTP_DEFAULT_LISTEN;
+        int c;
+
+        while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+                switch (c) {
+                case OPT_LISTEN:
+                        listen = optarg;
+                        break;
+                case 'h':
+                        usage(stdout);
+                        return EXIT_OK;
+                default:
+                        return EXIT_USAGE;
+                }
+        }
+        if (optind != argc) {
+                fprintf(stderr, "fleetmedic status: unexpected argument '%s'\n", argv[optind]);
+                return EXIT_USAGE;
+        }
+        int r = fm_status_print(listen, stdout, stderr);
+        if (r == -EINVAL)
+                return EXIT_USAGE;
+        return r < 0 ? EXIT_FAILED : EXIT_OK;
+}
+
+static int cmd_demo(int argc, char **argv) {
+        (void)argv;
+        if (argc != 1) {
+                fprintf(stderr, "fleetmedic demo: takes no arguments\n");
+                return EXIT_USAGE;
+        }
+        int r = fm_demo_run(stdout);
+        if (r < 0) {
+                fprintf(stderr, "fleetmedic: demo failed: %s\n", strerror(-r));
+                return EXIT_FAILED;
+        }
+        return EXIT_OK;
 }
 
 int main(int argc, char **argv) {
@@ -39,6 +200,15 @@ int main(int argc, char **argv) {
                 {"help", no_argument, NULL, 'h'},
                 {"version", no_argument, NULL, 'V'},
                 {0},
+        };
+        static const struct {
+                const char *name;
+                int (*run)(int argc, char **argv);
+        } commands[] = {
+                {"run", cmd_run},
+                {"check", cmd_check},
+                {"status", cmd_status},
+                {"demo", cmd_demo},
         };
         int c;
 
@@ -61,17 +231,14 @@ int main(int argc, char **argv) {
         }
 
         const char *cmd = argv[optind];
-        if (strcmp(cmd, "demo") == 0) {
-                if (optind + 1 != argc) {
-                        fprintf(stderr, "fleetmedic: demo takes no arguments\n");
-                        return EXIT_USAGE;
+        for (size_t k = 0; k < sizeof(commands) / sizeof(commands[0]); k++) {
+                if (strcmp(cmd, commands[k].name) == 0) {
+                        /* the command parses its own options from its name on */
+                        int sub_argc = argc - optind;
+                        char **sub_argv = argv + optind;
+                        optind = 0;
+                        return commands[k].run(sub_argc, sub_argv);
                 }
-                int r = fm_demo_run(stdout);
-                if (r < 0) {
-                        fprintf(stderr, "fleetmedic: demo failed: %s\n", strerror(-r));
-                        return EXIT_FAILURE_RUN;
-                }
-                return EXIT_OK;
         }
         fprintf(stderr, "fleetmedic: unknown command '%s'\n", cmd);
         usage(stderr);

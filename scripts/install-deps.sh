@@ -4,9 +4,15 @@
 set -euo pipefail
 
 packages=(
-  gcc libc6-dev pkg-config meson ninja-build   # toolchain and build
-  libjson-c-dev                                 # event decoding
-  libcmocka-dev valgrind                        # unit tests, leak checks
+  gcc libc6-dev pkg-config meson ninja-build     # toolchain and build
+  libjson-c-dev                                   # event decoding
+  libsystemd-dev                                  # sd-event loop, sd_notify, journal
+  libmosquitto-dev                                # MQTT client
+  libmicrohttpd-dev                               # /metrics, /healthz, /readyz, /status
+  libyaml-dev                                     # configuration
+  libcurl4-openssl-dev                            # fleetmedic status
+  libcmocka-dev valgrind                          # unit tests, leak checks
+  mosquitto mosquitto-clients python3             # integration tests and the benchmark
 )
 
 missing=()

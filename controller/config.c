@@ -1,0 +1,1586 @@
+/* SPDX-License-Identifier: MIT */
+
+/*
+ * Configuration loading: YAML text -> json-c tree -> struct fm_config.
+ *
+ * Two stages, so that each stays simple:
+ *
+ *   1. build: libyaml's event parser drives a small stack machine that
+ *      builds the json-c tree a JSON file would give. Scalars are resolved
+ *      with the YAML 1.2 core schema, and nothing more: "yes", "on" and "no"
+ *      stay strings (YAML 1.1's booleans are a classic trap, "NO" for
+ *      Norway), quoted scalars are always strings, and the only tags are the
+ *      core ones (!!str, !!int, !!float, !!bool, !!null, !!map, !!seq).
+ *      Anchors and aliases are refused rather than expanded: a config file
+ *      has no use for them, and refusing them removes the "billion laughs"
+ *      problem instead of capping it. The number of nodes and the depth are
+ *      capped anyway, and so is the file size. Beside the tree, a json-c
+ *      object maps each key's dotted path to its line (a side table rather
+ *      than userdata on the values, because json-c represents null as a
+ *      NULL pointer, which cannot carry anything).
+ *
+ *   2. walk: one pass over the tree against a schema table. Every problem
+ *      is collected, not only the first, and a key with a problem is
+ *      remembered, so the cross-field rules that run after the walk do not
+ *      pile a second, misleading error on top of the first one.
+ *
+ * Errors are stored with their line and printed sorted by line at the end,
+ * so the parser's errors (duplicates, aliases) and the cross-field ones
+ * interleave with the walk's in file order. At most ERRORS_SHOWN_MAX are
+ * kept; the rest are counted.
+ *
+ * This file never prints except to the caller's `errors` stream, and it
+ * never reads a credential file: it only checks that each named one exists
+ * and is readable, so a typo fails at load time, not at the first connect.
+ */
+
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <locale.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+#include <yaml.h>
+
+#include "http.h"
+
+#define FILE_MAX (1024 * 1024) /* bytes */
+#define NODES_MAX 10000
+#define DEPTH_MAX 32
+#define KEY_MAX 256 /* bytes in one key */
+#define PATH_BUF (DEPTH_MAX * (KEY_MAX + 24))
+#define ERRORS_SHOWN_MAX 100
+
+/* The longest duration: 10 years keeps every sum with a time far from overflow. */
+#define DURATION_MAX_S (10.0 * 365 * 24 * 3600)
+#define WEEK_S ((double)FM_BREAKER_OPEN_MAX_LIMIT / FM_MS_PER_S)
+
+#define TAG_PREFIX "tag:yaml.org,2002:"
+
+/* ---- error collection ---------------------------------------------------------------------- */
+
+struct diag {
+        unsigned line;
+        unsigned seq;
+        char *text;
+};
+
+struct ctx {
+        const char *file;
+        struct diag diag[ERRORS_SHOWN_MAX];
+        unsigned n_diag;   /* stored */
+        unsigned n_errors; /* in all */
+        bool oom;
+        json_object *lines;  /* dotted key -> line of the key */
+        json_object *failed; /* dotted keys that had an error (values are null) */
+        locale_t c_locale;   /* number parsing must not depend on LC_NUMERIC */
+        struct fm_config cfg;
+};
+
+static void vreport(struct ctx *c, unsigned line, const char *key, const char *fmt, va_list ap)
+        __attribute__((format(printf, 4, 0)));
+
+/* Records one error. key (dotted) may be NULL, line 0 when there is none. */
+static void vreport(struct ctx *c, unsigned line, const char *key, const char *fmt, va_list ap)
+{
+        c->n_errors++;
+        if (key && c->failed && json_object_object_add(c->failed, key, NULL) < 0)
+                c->oom = true;
+        if (c->n_diag >= ERRORS_SHOWN_MAX)
+                return;
+
+        char msg[1024], head[64] = "";
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        if (line > 0)
+                snprintf(head, sizeof(head), ":%u", line);
+        char *text;
+        if (asprintf(&text, "%s%s: %s%s%s", c->file, head, key ? key : "", key ? ": " : "", msg) <
+            0) {
+                c->oom = true;
+                return;
+        }
+        /* One error, one line: a key or path with a newline must not forge another. */
+        for (char *p = text; *p; p++)
+                if ((unsigned char)*p < 0x20 || *p == 0x7f)
+                        *p = '?';
+        c->diag[c->n_diag] = (struct diag){.line = line, .seq = c->n_diag, .text = text};
+        c->n_diag++;
+}
+
+static void report(struct ctx *c, unsigned line, const char *key, const char *fmt, ...)
+        __attribute__((format(printf, 4, 5)));
+
+static void report(struct ctx *c, unsigned line, const char *key, const char *fmt, ...)
+{
+        va_list ap;
+        va_start(ap, fmt);
+        vreport(c, line, key, fmt, ap);
+        va_end(ap);
+}
+
+static unsigned line_of(const struct ctx *c, const char *key)
+{
+        json_object *v;
+        if (!c->lines || !json_object_object_get_ex(c->lines, key, &v))
+                return 0;
+        return (unsigned)json_object_get_int(v);
+}
+
+static void key_error(struct ctx *c, const char *key, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+
+/* An error about the value of key, reported on the key's line. */
+static void key_error(struct ctx *c, const char *key, const char *fmt, ...)
+{
+        va_list ap;
+        va_start(ap, fmt);
+        vreport(c, line_of(c, key), key, fmt, ap);
+        va_end(ap);
+}
+
+static bool failed(const struct ctx *c, const char *key)
+{
+        return json_object_object_get_ex(c->failed, key, NULL);
+}
+
+static int diag_cmp(const void *a, const void *b)
+{
+        const struct diag *x = a, *y = b;
+        if (x->line != y->line)
+                return x->line < y->line ? -1 : 1;
+        return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+static void flush_errors(struct ctx *c, FILE *errors)
+{
+        qsort(c->diag, c->n_diag, sizeof(c->diag[0]), diag_cmp);
+        for (unsigned i = 0; i < c->n_diag; i++) {
+                if (errors)
+                        fprintf(errors, "%s\n", c->diag[i].text);
+                free(c->diag[i].text);
+        }
+        if (errors && c->n_errors > c->n_diag)
+                fprintf(errors, "%s: %u more errors not shown\n", c->file, c->n_errors - c->n_diag);
+        c->n_diag = 0;
+}
+
+static const char *type_name(json_object *v)
+{
+        switch (json_object_get_type(v)) {
+        case json_type_null:
+                return "null";
+        case json_type_boolean:
+                return "a boolean";
+        case json_type_double:
+                return "a number";
+        case json_type_int:
+                return "an integer";
+        case json_type_string:
+                return "a string";
+        case json_type_object:
+                return "a mapping";
+        case json_type_array:
+                return "a sequence";
+        }
+        return "something else";
+}
+
+/* ---- stage 1: YAML events to a json-c tree --------------------------------------------------- */
+
+struct frame {
+        json_object *obj;  /* the container; the parent's unless owned */
+        json_object *seen; /* mapping: key -> line, to find duplicates */
+        bool is_map;
+        bool owned;      /* to be discarded at its end (bad node, or the value of a bad key) */
+        bool is_key;     /* a mapping or sequence used as a key */
+        bool want_value; /* mapping: a key was read, its value comes next */
+        bool drop_value; /* mapping: that value is discarded (bad or duplicate key) */
+        char *key;       /* mapping: the pending key, when it is kept */
+        size_t path_len; /* length of the path of this container */
+        size_t index;    /* sequence: index of the next item */
+};
+
+struct builder {
+        struct ctx *c;
+        struct frame stack[DEPTH_MAX];
+        unsigned depth;
+        unsigned nodes;
+        unsigned documents;
+        json_object *root;
+        bool have_root;
+        unsigned root_line;
+        bool root_is_map;
+        size_t path_len;
+        char path[PATH_BUF];
+};
+
+/* What is wrong with a node itself. */
+enum bad_node {
+        BAD_NONE,
+        BAD_ANCHOR,
+        BAD_TAG,       /* a tag other than the core ones */
+        BAD_TAG_VALUE, /* a core tag the value does not fit (!!int one) */
+};
+
+static unsigned line_at(const yaml_mark_t *m)
+{
+        return m->line >= UINT_MAX ? UINT_MAX : (unsigned)m->line + 1;
+}
+
+static const char *path_or_null(const struct builder *b)
+{
+        return b->path_len > 0 ? b->path : NULL;
+}
+
+static void set_path(struct builder *b, size_t len)
+{
+        b->path_len = len;
+        b->path[len] = '\0';
+}
+
+static bool is_digit(char ch)
+{
+        return ch >= '0' && ch <= '9';
+}
+
+static bool match_null(const char *s)
+{
+        return !*s || !strcmp(s, "~") || !strcmp(s, "null") || !strcmp(s, "Null") ||
+               !strcmp(s, "NULL");
+}
+
+/* 1 true, 0 false, -1 neither. */
+static int match_bool(const char *s)
+{
+        if (!strcmp(s, "true") || !strcmp(s, "True") || !strcmp(s, "TRUE"))
+                return 1;
+        if (!strcmp(s, "false") || !strcmp(s, "False") || !strcmp(s, "FALSE"))
+                return 0;
+        return -1;
+}
+
+static int digit_value(char ch, unsigned base)
+{
+        int v;
+        if (is_digit(ch))
+                v = ch - '0';
+        else if (ch >= 'a' && ch <= 'f')
+                v = ch - 'a' + 10;
+        else if (ch >= 'A' && ch <= 'F')
+                v = ch - 'A' + 10;
+        else
+                return -1;
+        return (unsigned)v < base ? v : -1;
+}
+
+/*
+ * Core schema integers: [-+]?[0-9]+, 0o[0-7]+, 0x[0-9a-fA-F]+. One that
+ * does not fit int64 comes back as a double (*ret_big): YAML integers are
+ * unbounded, so it is an integer that is out of range, not a syntax error.
+ */
+static bool match_int(const char *s, int64_t *ret_i, double *ret_d, bool *ret_big)
+{
+        const char *p = s;
+        unsigned base = 10;
+        bool neg = false;
+        if (p[0] == '0' && p[1] == 'o') {
+                base = 8;
+                p += 2;
+        } else if (p[0] == '0' && p[1] == 'x') {
+                base = 16;
+                p += 2;
+        } else if (*p == '-' || *p == '+') {
+                neg = *p == '-';
+                p++;
+        }
+        if (!*p)
+                return false;
+        uint64_t u = 0;
+        double d = 0;
+        bool big = false;
+        for (; *p; p++) {
+                int dig = digit_value(*p, base);
+                if (dig < 0)
+                        return false;
+                if (u > (UINT64_MAX - (unsigned)dig) / base)
+                        big = true;
+                else
+                        u = u * base + (unsigned)dig;
+                d = d * base + dig;
+        }
+        uint64_t lim = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
+        if (big || u > lim) {
+                *ret_big = true;
+                *ret_d = neg ? -d : d;
+        } else {
+                *ret_big = false;
+                *ret_i = !neg ? (int64_t)u : u == lim ? INT64_MIN : -(int64_t)u;
+        }
+        return true;
+}
+
+/* Core schema floats: [-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?, [-+]?.inf, .nan. */
+static bool match_float(const char *s, locale_t loc, double *ret)
+{
+        const char *p = s;
+        if (*p == '-' || *p == '+')
+                p++;
+        if (!strcmp(p, ".inf") || !strcmp(p, ".Inf") || !strcmp(p, ".INF")) {
+                *ret = s[0] == '-' ? -INFINITY : INFINITY;
+                return true;
+        }
+        if (p == s && (!strcmp(p, ".nan") || !strcmp(p, ".NaN") || !strcmp(p, ".NAN"))) {
+                *ret = NAN;
+                return true;
+        }
+        size_t digits = 0;
+        for (; is_digit(*p); p++)
+                digits++;
+        if (*p == '.')
+                for (p++; is_digit(*p); p++)
+                        digits++;
+        if (digits == 0)
+                return false;
+        if (*p == 'e' || *p == 'E') {
+                p++;
+                if (*p == '-' || *p == '+')
+                        p++;
+                if (!is_digit(*p))
+                        return false;
+                while (is_digit(*p))
+                        p++;
+        }
+        if (*p)
+                return false;
+        char *end;
+        double d = strtod_l(s, &end, loc); /* overflow gives ±HUGE_VAL: rejected as not finite */
+        if (end != p)
+                return false;
+        *ret = d;
+        return true;
+}
+
+static bool tag_is(const char *tag, const char *name)
+{
+        return !strncmp(tag, TAG_PREFIX, strlen(TAG_PREFIX)) &&
+               !strcmp(tag + strlen(TAG_PREFIX), name);
+}
+
+/*
+ * Resolves a scalar to a json-c value (NULL for null) in *ret. Returns 0,
+ * -EINVAL with *ret_why set (a tag we do not support, or a value its tag
+ * does not allow), or -ENOMEM.
+ */
+static int scalar_value(const struct builder *b, const yaml_event_t *ev, json_object **ret,
+                        enum bad_node *ret_why)
+{
+        const char *s = (const char *)ev->data.scalar.value;
+        size_t len = ev->data.scalar.length;
+        const char *tag = (const char *)ev->data.scalar.tag;
+        bool plain = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+        bool resolve;
+        int64_t i;
+        double d;
+        bool big;
+
+        if (!tag)
+                resolve = plain; /* quoted and block scalars are strings */
+        else if (!strcmp(tag, "!") || tag_is(tag, "str"))
+                resolve = false;
+        else {
+                bool nul = memchr(s, '\0', len) != NULL;
+                if (tag_is(tag, "null")) {
+                        if (nul || !match_null(s))
+                                goto bad_value;
+                        *ret = NULL;
+                        return 0;
+                } else if (tag_is(tag, "bool")) {
+                        int v = nul ? -1 : match_bool(s);
+                        if (v < 0)
+                                goto bad_value;
+                        *ret = json_object_new_boolean(v);
+                } else if (tag_is(tag, "int") || tag_is(tag, "float")) {
+                        if (nul)
+                                goto bad_value;
+                        if (match_int(s, &i, &d, &big))
+                                *ret = big || tag_is(tag, "float")
+                                               ? json_object_new_double(big ? d : (double)i)
+                                               : json_object_new_int64(i);
+                        else if (tag_is(tag, "float") && match_float(s, b->c->c_locale, &d))
+                                *ret = json_object_new_double(d);
+                        else
+                                goto bad_value;
+                } else {
+                        *ret_why = BAD_TAG;
+                        return -EINVAL;
+                }
+                return *ret ? 0 : -ENOMEM;
+        }
+
+        if (resolve && !memchr(s, '\0', len)) {
+                int v;
+                if (match_null(s)) {
+                        *ret = NULL;
+                        return 0;
+                }
+                if ((v = match_bool(s)) >= 0)
+                        *ret = json_object_new_boolean(v);
+                else if (match_int(s, &i, &d, &big))
+                        *ret = big ? json_object_new_double(d) : json_object_new_int64(i);
+                else if (match_float(s, b->c->c_locale, &d))
+                        *ret = json_object_new_double(d);
+                else
+                        *ret = json_object_new_string_len(s, (int)len);
+        } else
+                *ret = json_object_new_string_len(s, (int)len);
+        return *ret ? 0 : -ENOMEM;
+
+bad_value:
+        *ret_why = BAD_TAG_VALUE;
+        return -EINVAL;
+}
+
+/* Hands v to the current container (the parent takes ownership). */
+static int attach(struct builder *b, json_object *v)
+{
+        if (b->depth == 0) {
+                b->root = v;
+                b->have_root = true;
+                return 0;
+        }
+        struct frame *f = &b->stack[b->depth - 1];
+        int r = f->is_map ? json_object_object_add(f->obj, f->key, v)
+                          : json_object_array_add(f->obj, v);
+        if (r < 0) {
+                json_object_put(v);
+                return -ENOMEM;
+        }
+        return 0;
+}
+
+/* The current slot is done: the mapping wants its next key, the sequence its next item. */
+static void finish_slot(struct builder *b)
+{
+        if (b->depth == 0)
+                return;
+        struct frame *f = &b->stack[b->depth - 1];
+        if (f->is_map) {
+                free(f->key);
+                f->key = NULL;
+                f->want_value = false;
+                f->drop_value = false;
+        } else
+                f->index++;
+}
+
+/* A key in a mapping: checks it, extends the path and records its line. */
+static int on_key(struct builder *b, const yaml_event_t *ev)
+{
+        struct ctx *c = b->c;
+        struct frame *f = &b->stack[b->depth - 1];
+        const char *s = (const char *)ev->data.scalar.value;
+        size_t len = ev->data.scalar.length;
+        const char *tag = (const char *)ev->data.scalar.tag;
+        unsigned line = line_at(&ev->start_mark);
+
+        f->want_value = true;
+        f->drop_value = true; /* until the key proves good */
+        set_path(b, f->path_len);
+
+        if (ev->data.scalar.anchor) {
+                report(c, line, path_or_null(b), "anchors and aliases are not supported");
+                return 0;
+        }
+        if (tag && strcmp(tag, "!") && !tag_is(tag, "str")) {
+                report(c, line, path_or_null(b), "a key must be a string");
+                return 0;
+        }
+        if (memchr(s, '\0', len)) {
+                report(c, line, path_or_null(b), "a key contains a NUL byte");
+                return 0;
+        }
+        if (len > KEY_MAX) {
+                report(c, line, path_or_null(b), "a key is longer than %d bytes", KEY_MAX);
+                return 0;
+        }
+
+        size_t at = b->path_len;
+        if (at > 0)
+                b->path[at++] = '.';
+        memcpy(b->path + at, s, len);
+        set_path(b, at + len);
+
+        json_object *first;
+        if (json_object_object_get_ex(f->seen, s, &first)) {
+                report(c, line, b->path, "duplicate key (first on line %d)",
+                       json_object_get_int(first));
+                return 0;
+        }
+        json_object *l = json_object_new_int((int)line);
+        if (!l || json_object_object_add(f->seen, s, l) < 0) {
+                json_object_put(l);
+                return -ENOMEM;
+        }
+        /* A key with a dot in it can alias a nested path; the first one keeps the line. */
+        if (!json_object_object_get_ex(c->lines, b->path, NULL)) {
+                l = json_object_new_int((int)line);
+                if (!l || json_object_object_add(c->lines, b->path, l) < 0) {
+                        json_object_put(l);
+                        return -ENOMEM;
+                }
+        }
+        f->key = strndup(s, len);
+        if (!f->key)
+                return -ENOMEM;
+        f->drop_value = false;
+        return 0;
+}
+
+/*
+ * Where a new node goes. Returns true when it is a value to keep, false
+ * when it is to be discarded; *ret_key is set when it stands in a key's
+ * place (then it is discarded too, and so is the value after it).
+ */
+static bool node_slot(struct builder *b, bool *ret_key)
+{
+        *ret_key = false;
+        if (b->depth == 0)
+                return true;
+        struct frame *f = &b->stack[b->depth - 1];
+        if (f->is_map) {
+                if (!f->want_value) {
+                        *ret_key = true;
+                        return false;
+                }
+                return !f->drop_value;
+        }
+        set_path(b, f->path_len);
+        int n = snprintf(b->path + b->path_len, PATH_BUF - b->path_len, "[%zu]", f->index);
+        if (n > 0 && (size_t)n < PATH_BUF - b->path_len)
+                set_path(b, b->path_len + (size_t)n);
+        return true;
+}
+
+/* The key position of a mapping holds something other than a scalar. */
+static void bad_key(struct builder *b, unsigned line, const char *what)
+{
+        struct frame *f = &b->stack[b->depth - 1];
+        set_path(b, f->path_len);
+        report(b->c, line, path_or_null(b), "%s", what);
+        f->want_value = true;
+        f->drop_value = true;
+}
+
+static enum bad_node node_problem(const char *anchor, const char *tag, const char *core)
+{
+        if (anchor)
+                return BAD_ANCHOR;
+        if (tag && strcmp(tag, "!") && !tag_is(tag, core))
+                return BAD_TAG;
+        return BAD_NONE;
+}
+
+static void node_error(struct builder *b, unsigned line, enum bad_node why, const char *tag)
+{
+        const char *key = path_or_null(b);
+        const char *t = tag ? tag : "";
+        const char *bang = "";
+        if (!strncmp(t, TAG_PREFIX, strlen(TAG_PREFIX))) {
+                t += strlen(TAG_PREFIX);
+                bang = "!!";
+        }
+        switch (why) {
+        case BAD_NONE:
+                return;
+        case BAD_ANCHOR:
+                report(b->c, line, key, "anchors and aliases are not supported");
+                return;
+        case BAD_TAG:
+                report(b->c, line, key, "unsupported tag %s%.64s (only the YAML core tags are)",
+                       bang, t);
+                return;
+        case BAD_TAG_VALUE:
+                report(b->c, line, key, "the value is not a valid %s%.64s", bang, t);
+                return;
+        }
+}
+
+static int on_scalar(struct builder *b, const yaml_event_t *ev)
+{
+        unsigned line = line_at(&ev->start_mark);
+        bool is_key;
+        bool keep = node_slot(b, &is_key);
+        if (is_key)
+                return on_key(b, ev);
+
+        enum bad_node why = BAD_NONE;
+        json_object *v = NULL;
+        if (ev->data.scalar.anchor)
+                why = BAD_ANCHOR;
+        else {
+                int r = scalar_value(b, ev, &v, &why);
+                if (r == -ENOMEM)
+                        return r;
+        }
+        if (why != BAD_NONE) {
+                node_error(b, line, why, (const char *)ev->data.scalar.tag);
+                keep = false;
+        }
+        if (b->depth == 0)
+                b->root_line = line;
+        if (keep) {
+                int r = attach(b, v);
+                if (r < 0)
+                        return r;
+        } else
+                json_object_put(v);
+        finish_slot(b);
+        return 0;
+}
+
+static int on_alias(struct builder *b, const yaml_event_t *ev)
+{
+        unsigned line = line_at(&ev->start_mark);
+        bool is_key;
+        (void)node_slot(b, &is_key);
+        if (is_key) {
+                bad_key(b, line, "anchors and aliases are not supported");
+                return 0;
+        }
+        report(b->c, line, path_or_null(b), "anchors and aliases are not supported");
+        finish_slot(b);
+        return 0;
+}
+
+static int on_start(struct builder *b, const yaml_event_t *ev, bool is_map)
+{
+        struct ctx *c = b->c;
+        unsigned line = line_at(&ev->start_mark);
+        if (b->depth >= DEPTH_MAX) {
+                report(c, line, NULL, "nesting deeper than %d levels", DEPTH_MAX);
+                return -EINVAL;
+        }
+
+        bool is_key;
+        bool keep = node_slot(b, &is_key);
+        const char *tag =
+                (const char *)(is_map ? ev->data.mapping_start.tag : ev->data.sequence_start.tag);
+        const char *anchor = (const char *)(is_map ? ev->data.mapping_start.anchor
+                                                   : ev->data.sequence_start.anchor);
+        enum bad_node why = node_problem(anchor, tag, is_map ? "map" : "seq");
+        if (is_key)
+                bad_key(b, line, "a key must be a scalar");
+        else if (why != BAD_NONE) {
+                node_error(b, line, why, tag);
+                keep = false;
+        }
+
+        json_object *obj = is_map ? json_object_new_object() : json_object_new_array();
+        json_object *seen = is_map ? json_object_new_object() : NULL;
+        if (!obj || (is_map && !seen)) {
+                json_object_put(obj);
+                json_object_put(seen);
+                return -ENOMEM;
+        }
+        if (b->depth == 0) {
+                b->root_line = line;
+                b->root_is_map = is_map;
+        }
+        if (keep) {
+                int r = attach(b, obj);
+                if (r < 0) {
+                        json_object_put(seen);
+                        return r;
+                }
+        }
+        b->stack[b->depth++] = (struct frame){
+                .obj = obj,
+                .seen = seen,
+                .is_map = is_map,
+                .owned = !keep,
+                .is_key = is_key,
+                .path_len = b->path_len,
+        };
+        return 0;
+}
+
+static void frame_done(struct frame *f)
+{
+        if (f->owned)
+                json_object_put(f->obj);
+        json_object_put(f->seen);
+        free(f->key);
+        *f = (struct frame){0};
+}
+
+static void on_end(struct builder *b)
+{
+        struct frame *f = &b->stack[--b->depth];
+        bool is_key = f->is_key;
+        set_path(b, f->path_len);
+        frame_done(f);
+        if (!is_key)
+                finish_slot(b);
+}
+
+static int on_event(struct builder *b, const yaml_event_t *ev)
+{
+        switch (ev->type) {
+        case YAML_DOCUMENT_START_EVENT:
+                if (++b->documents > 1) {
+                        report(b->c, line_at(&ev->start_mark), NULL, "more than one YAML document");
+                        return -EINVAL;
+                }
+                return 0;
+        case YAML_SCALAR_EVENT:
+        case YAML_ALIAS_EVENT:
+        case YAML_SEQUENCE_START_EVENT:
+        case YAML_MAPPING_START_EVENT:
+                if (++b->nodes > NODES_MAX) {
+                        report(b->c, line_at(&ev->start_mark), NULL, "more than %d nodes",
+                               NODES_MAX);
+                        return -EINVAL;
+                }
+                if (ev->type == YAML_SCALAR_EVENT)
+                        return on_scalar(b, ev);
+                if (ev->type == YAML_ALIAS_EVENT)
+                        return on_alias(b, ev);
+                return on_start(b, ev, ev->type == YAML_MAPPING_START_EVENT);
+        case YAML_SEQUENCE_END_EVENT:
+        case YAML_MAPPING_END_EVENT:
+                on_end(b);
+                return 0;
+        default:
+                return 0;
+        }
+}
+
+static unsigned line_of_offset(const char *buf, size_t len, size_t offset)
+{
+        unsigned line = 1;
+        for (size_t i = 0; i < offset && i < len; i++)
+                if (buf[i] == '\n')
+                        line++;
+        return line;
+}
+
+static void syntax_error(struct ctx *c, const yaml_parser_t *p, const char *buf, size_t len)
+{
+        const char *problem = p->problem ? p->problem : "unknown error";
+        if (p->error == YAML_READER_ERROR) {
+                report(c, line_of_offset(buf, len, p->problem_offset), NULL,
+                       "invalid text: %s (byte %zu)", problem, p->problem_offset);
+        } else if (p->context) {
+                report(c, line_at(&p->problem_mark), NULL, "syntax error: %s (%s at line %u)",
+                       problem, p->context, line_at(&p->context_mark));
+        } else
+                report(c, line_at(&p->problem_mark), NULL, "syntax error: %s", problem);
+}
+
+/*
+ * Parses buf into *ret_root (NULL for a file without a document). Returns
+ * 0 (problems that leave the rest of the tree usable were reported),
+ * -EINVAL after a problem that stops the parse, or -ENOMEM.
+ */
+static int build_tree(struct ctx *c, const char *buf, size_t len, json_object **ret_root)
+{
+        struct builder *b = calloc(1, sizeof(*b));
+        if (!b)
+                return -ENOMEM;
+        b->c = c;
+
+        yaml_parser_t parser;
+        if (!yaml_parser_initialize(&parser)) {
+                free(b);
+                return -ENOMEM;
+        }
+        yaml_parser_set_input_string(&parser, (const unsigned char *)buf, len);
+
+        int r = 0;
+        for (;;) {
+                yaml_event_t ev;
+                if (!yaml_parser_parse(&parser, &ev)) {
+                        if (parser.error == YAML_MEMORY_ERROR)
+                                r = -ENOMEM;
+                        else {
+                                syntax_error(c, &parser, buf, len);
+                                r = -EINVAL;
+                        }
+                        break;
+                }
+                r = on_event(b, &ev);
+                bool end = ev.type == YAML_STREAM_END_EVENT;
+                yaml_event_delete(&ev);
+                if (r < 0 || end)
+                        break;
+        }
+        yaml_parser_delete(&parser);
+
+        while (b->depth > 0)
+                frame_done(&b->stack[--b->depth]);
+        /* An empty document (or a bare null) is an empty mapping: all defaults. */
+        if (r == 0 && b->have_root && !b->root_is_map && b->root)
+                report(c, b->root_line, NULL, "the top level must be a mapping, not %s",
+                       type_name(b->root));
+        if (r == 0 && b->root_is_map)
+                *ret_root = b->root;
+        else {
+                json_object_put(b->root);
+                *ret_root = NULL;
+        }
+        free(b);
+        return r;
+}
+
+/* ---- stage 2: the schema walk ---------------------------------------------------------------- */
+
+struct field;
+typedef void (*custom_fn)(struct ctx *c, const char *key, json_object *v);
+typedef bool (*string_fn)(struct ctx *c, const char *key, const char *s);
+
+enum ftype {
+        F_SECTION,
+        F_BOOL,
+        F_INT,      /* stored by size: uint16_t, uint32_t (or int), size_t */
+        F_NUMBER,   /* double */
+        F_DURATION, /* seconds in the file, fm_ms in the struct */
+        F_STRING,   /* copied into a char array after the optional check */
+        F_CUSTOM,
+};
+
+struct field {
+        const char *name;
+        enum ftype type;
+        size_t offset; /* into struct fm_config */
+        size_t size;
+        double min, max; /* inclusive, but min excluded with min_open */
+        bool min_open;
+        string_fn check;
+        custom_fn custom;
+        const struct field *fields; /* F_SECTION */
+};
+
+#define AT(m) .offset = offsetof(struct fm_config, m), .size = sizeof(((struct fm_config *)0)->m)
+
+static void type_error(struct ctx *c, const char *key, const char *expected, json_object *v)
+{
+        if (!v && !strcmp(expected, "a string"))
+                key_error(c, key, "expected a string, got null (write \"\" for none)");
+        else
+                key_error(c, key, "expected %s, got %s", expected, type_name(v));
+}
+
+/* An integer in [min, max]. */
+static bool get_int(struct ctx *c, const char *key, json_object *v, int64_t min, int64_t max,
+                    int64_t *ret)
+{
+        if (json_object_is_type(v, json_type_double)) {
+                /* Only integers too large for int64 become doubles in the parser. */
+                double d = json_object_get_double(v);
+                if (isfinite(d) && d == floor(d) && fabs(d) >= 0x1p63) {
+                        key_error(c, key, "must be between %" PRId64 " and %" PRId64, min, max);
+                        return false;
+                }
+        }
+        if (!json_object_is_type(v, json_type_int)) {
+                type_error(c, key, "an integer", v);
+                return false;
+        }
+        int64_t i = json_object_get_int64(v);
+        if (i < min && max >= UINT32_MAX) {
+                key_error(c, key, "must be at least %" PRId64 " (got %" PRId64 ")", min, i);
+                return false;
+        }
+        if (i < min || i > max) {
+                key_error(c, key, "must be between %" PRId64 " and %" PRId64 " (got %" PRId64 ")",
+                          min, max, i);
+                return false;
+        }
+        *ret = i;
+        return true;
+}
+
+static bool get_number(struct ctx *c, const char *key, json_object *v, const struct field *f,
+                       double *ret)
+{
+        if (!json_object_is_type(v, json_type_int) && !json_object_is_type(v, json_type_double)) {
+                type_error(c, key, "a number", v);
+                return false;
+        }
+        double d = json_object_get_double(v);
+        if (!isfinite(d)) {
+                key_error(c, key, "must be a finite number");
+                return false;
+        }
+        if (f->min_open ? d <= f->min : d < f->min) {
+                if (f->min_open && f->min == 0.0)
+                        key_error(c, key, "must be greater than 0 (got %g)", d);
+                else
+                        key_error(c, key, "must be %s %g (got %g)",
+                                  f->min_open ? "greater than" : "at least", f->min, d);
+                return false;
+        }
+        if (d > f->max) {
+                key_error(c, key, "must be at most %g (got %g)", f->max, d);
+                return false;
+        }
+        *ret = d;
+        return true;
+}
+
+static bool get_string(struct ctx *c, const char *key, json_object *v, size_t size,
+                       const char **ret)
+{
+        if (!json_object_is_type(v, json_type_string)) {
+                type_error(c, key, "a string", v);
+                return false;
+        }
+        const char *s = json_object_get_string(v);
+        size_t len = (size_t)json_object_get_string_len(v);
+        if (strlen(s) != len) {
+                key_error(c, key, "contains a NUL byte");
+                return false;
+        }
+        if (size > 0 && len >= size) {
+                key_error(c, key, "too long (at most %zu bytes)", size - 1);
+                return false;
+        }
+        *ret = s;
+        return true;
+}
+
+static void store_uint(void *dst, size_t size, uint64_t u)
+{
+        if (size == sizeof(uint16_t)) {
+                uint16_t x = (uint16_t)u;
+                memcpy(dst, &x, sizeof(x));
+        } else if (size == sizeof(uint32_t)) {
+                uint32_t x = (uint32_t)u; /* also an int: every range here is non-negative */
+                memcpy(dst, &x, sizeof(x));
+        } else {
+                uint64_t x = u;
+                memcpy(dst, &x, sizeof(x));
+        }
+}
+
+static void walk(struct ctx *c, json_object *map, const struct field *fields, const char *prefix);
+
+static void parse_field(struct ctx *c, const struct field *f, const char *key, json_object *v)
+{
+        void *dst = (char *)&c->cfg + f->offset;
+        int64_t i;
+        double d;
+        const char *s;
+
+        switch (f->type) {
+        case F_SECTION:
+                if (!v)
+                        return; /* "tls:" with everything under it commented out */
+                if (!json_object_is_type(v, json_type_object)) {
+                        type_error(c, key, "a mapping", v);
+                        return;
+                }
+                walk(c, v, f->fields, key);
+                return;
+        case F_BOOL:
+                if (!json_object_is_type(v, json_type_boolean)) {
+                        key_error(c, key, "expected a boolean (true or false), got %s",
+                                  type_name(v));
+                        return;
+                }
+                *(bool *)dst = json_object_get_boolean(v);
+                return;
+        case F_INT:
+                if (get_int(c, key, v, (int64_t)f->min, (int64_t)f->max, &i))
+                        store_uint(dst, f->size, (uint64_t)i);
+                return;
+        case F_NUMBER:
+                if (get_number(c, key, v, f, &d))
+                        *(double *)dst = d;
+                return;
+        case F_DURATION:
+                if (!get_number(c, key, v, f, &d))
+                        return;
+                fm_ms ms = (fm_ms)llround(d * FM_MS_PER_S);
+                if (ms < 1) {
+                        key_error(c, key, "must be at least 0.001 (1 ms) (got %g)", d);
+                        return;
+                }
+                *(fm_ms *)dst = ms;
+                return;
+        case F_STRING:
+                if (!get_string(c, key, v, f->size, &s))
+                        return;
+                if (f->check && !f->check(c, key, s))
+                        return;
+                memcpy(dst, s, strlen(s) + 1);
+                return;
+        case F_CUSTOM:
+                f->custom(c, key, v);
+                return;
+        }
+}
+
+/* Levenshtein distance, for "did you mean"; both strings are short. */
+static size_t distance(const char *a, const char *b)
+{
+        size_t la = strlen(a), lb = strlen(b);
+        size_t row[64];
+        if (la >= ARRAY_SIZE(row) || lb >= ARRAY_SIZE(row))
+                return SIZE_MAX;
+        for (size_t j = 0; j <= lb; j++)
+                row[j] = j;
+        for (size_t i = 1; i <= la; i++) {
+                size_t diag = row[0];
+                row[0] = i;
+                for (size_t j = 1; j <= lb; j++) {
+                        size_t up = row[j];
+                        size_t best = diag + (a[i - 1] != b[j - 1]);
+                        if (up + 1 < best)
+                                best = up + 1;
+                        if (row[j - 1] + 1 < best)
+                                best = row[j - 1] + 1;
+                        row[j] = best;
+                        diag = up;
+                }
+        }
+        return row[lb];
+}
+
+static void walk(struct ctx *c, json_object *map, const struct field *fields, const char *prefix)
+{
+        struct json_object_iterator it = json_object_iter_begin(map);
+        struct json_object_iterator end = json_object_iter_end(map);
+        for (; !json_object_iter_equal(&it, &end); json_object_iter_next(&it)) {
+                const char *name = json_object_iter_peek_name(&it);
+                json_object *v = json_object_iter_peek_value(&it);
+                char key[PATH_BUF];
+                snprintf(key, sizeof(key), "%s%s%s", prefix, *prefix ? "." : "", name);
+
+                const struct field *f = fields;
+                while (f->name && strcmp(f->name, name))
+                        f++;
+                if (f->name) {
+                        parse_field(c, f, key, v);
+                        continue;
+                }
+
+                const struct field *best = NULL;
+                size_t best_d = 3; /* suggest only close names */
+                for (f = fields; f->name; f++) {
+                        size_t dist = distance(name, f->name);
+                        if (dist < best_d) {
+                                best_d = dist;
+                                best = f;
+                        }
+                }
+                if (best)
+                        key_error(c, key, "unknown key (did you mean %s?)", best->name);
+                else
+                        key_error(c, key, "unknown key");
+        }
+}
+
+/* ---- checks of single values ----------------------------------------------------------------- */
+
+/* Why fm_mqtt_parse_url() refused url; it only says -EINVAL. */
+static const char *url_problem(const char *url)
+{
+        const char *rest;
+        if (!strncasecmp(url, "mqtt://", 7))
+                rest = url + 7;
+        else if (!strncasecmp(url, "mqtts://", 8))
+                rest = url + 8;
+        else
+                return "the scheme must be mqtt:// or mqtts://";
+        if (rest[strcspn(rest, "/?#")])
+                return "must not have a path, query or fragment (mqtt://HOST[:PORT])";
+        if (strchr(rest, '@'))
+                return "must not contain user info (use username_file and password_file)";
+        const char *close = rest[0] == '[' ? strchr(rest, ']') : NULL;
+        const char *colon = strchr(close ? close : rest, ':');
+        if ((rest[0] == '[' && !close) || (colon && strchr(colon + 1, ':')))
+                return "an IPv6 address must be in brackets: mqtt://[ADDR]:PORT";
+        if (rest[0] == '\0' || rest[0] == ':' || !strncmp(rest, "[]", 2))
+                return "the host is empty";
+        if (colon)
+                return "the port must be a number from 1 to 65535";
+        return "the host must be a name, an IPv4 address or [IPv6 address] of at most 255 "
+               "characters";
+}
+
+static void check_url(struct ctx *c, const char *key, json_object *v)
+{
+        const char *s;
+        if (!get_string(c, key, v, 0, &s))
+                return;
+        if (fm_mqtt_parse_url(&c->cfg.mqtt, s) < 0)
+                key_error(c, key, "invalid URL \"%.*s\": %s", 100, s, url_problem(s));
+}
+
+static void check_protocol(struct ctx *c, const char *key, json_object *v)
+{
+        int p = 0;
+        if (json_object_is_type(v, json_type_int) && json_object_get_int64(v) == 5)
+                p = 5;
+        else if (json_object_is_type(v, json_type_string)) {
+                const char *s = json_object_get_string(v);
+                if (!strcmp(s, "5") || !strcmp(s, "v5"))
+                        p = 5;
+                else if (!strcmp(s, "3.1.1") || !strcmp(s, "v311"))
+                        p = 4;
+        }
+        if (p == 0) {
+                key_error(c, key, "expected 5 or 3.1.1 (also \"v5\" or \"v311\")");
+                return;
+        }
+        c->cfg.mqtt.protocol = p;
+}
+
+static void check_keepalive(struct ctx *c, const char *key, json_object *v)
+{
+        int64_t i;
+        if (!get_int(c, key, v, 0, 65535, &i))
+                return;
+        if (i > 0 && i < 5) {
+                key_error(c, key, "must be 0 (off) or between 5 and 65535 (got %" PRId64 ")", i);
+                return;
+        }
+        c->cfg.mqtt.keepalive_s = (uint16_t)i;
+}
+
+static void check_log_level(struct ctx *c, const char *key, json_object *v)
+{
+        const char *s;
+        if (!get_string(c, key, v, 0, &s))
+                return;
+        int level = fm_config_log_level(s);
+        if (level < 0) {
+                key_error(c, key, "expected one of err, warning, notice, info, debug");
+                return;
+        }
+        c->cfg.log_level = level;
+}
+
+static bool check_client_id(struct ctx *c, const char *key, const char *s)
+{
+        if (!*s) {
+                key_error(c, key, "must not be empty (the session is kept under it)");
+                return false;
+        }
+        for (const char *p = s; *p; p++)
+                if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+                        key_error(c, key, "must not contain control characters");
+                        return false;
+                }
+        return true;
+}
+
+static bool check_prefix(struct ctx *c, const char *key, const char *s)
+{
+        /* The same rules as fm_decoder_new(), said in words. */
+        if (!*s)
+                key_error(c, key, "must not be empty");
+        else if (strpbrk(s, "+#"))
+                key_error(c, key, "must not contain the MQTT wildcards + or #");
+        else if (s[strlen(s) - 1] == '/')
+                key_error(c, key, "must not end with /");
+        else
+                return true;
+        return false;
+}
+
+static bool check_group(struct ctx *c, const char *key, const char *s)
+{
+        for (const char *p = s; *p; p++)
+                if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || is_digit(*p) ||
+                      *p == '_' || *p == '-')) {
+                        key_error(c, key, "may contain only A-Z, a-z, 0-9, _ and - (got '%c')", *p);
+                        return false;
+                }
+        return true;
+}
+
+/* A credential or TLS file: "" for none, else it must exist and be readable now. */
+static bool check_file(struct ctx *c, const char *key, const char *s)
+{
+        struct stat st;
+        if (!*s)
+                return true;
+        if (stat(s, &st) < 0) {
+                key_error(c, key, "cannot access %s: %s", s, strerror(errno));
+                return false;
+        }
+        if (S_ISDIR(st.st_mode)) {
+                key_error(c, key, "%s is a directory", s);
+                return false;
+        }
+        if (access(s, R_OK) < 0) {
+                key_error(c, key, "%s is not readable: %s", s, strerror(errno));
+                return false;
+        }
+        return true;
+}
+
+static bool check_state_dir(struct ctx *c, const char *key, const char *s)
+{
+        if (s[0] != '/') {
+                key_error(c, key, "must be an absolute path");
+                return false;
+        }
+        return true;
+}
+
+static bool check_listen(struct ctx *c, const char *key, const char *s)
+{
+        struct sockaddr_storage ss;
+        unsigned len;
+        if (fm_http_parse_listen(s, &ss, &len) < 0) {
+                key_error(c, key,
+                          "expected a numeric ADDRESS:PORT such as 127.0.0.1:9187 or [::1]:9187 "
+                          "(port 0 to 65535; host names such as localhost are not accepted)");
+                return false;
+        }
+        return true;
+}
+
+/* ---- the schema ------------------------------------------------------------------------------ */
+
+/* clang-format off */
+#define DURATION(n, m, lo, hi) \
+        {.name = n, .type = F_DURATION, AT(m), .min = lo, .max = hi, .min_open = true}
+#define NUMBER(n, m, lo, hi) \
+        {.name = n, .type = F_NUMBER, AT(m), .min = lo, .max = hi, .min_open = true}
+#define COUNT(n, m, lo, hi) {.name = n, .type = F_INT, AT(m), .min = lo, .max = hi}
+#define STRING(n, m, fn) {.name = n, .type = F_STRING, AT(m), .check = fn}
+#define CUSTOM(n, fn) {.name = n, .type = F_CUSTOM, .custom = fn}
+#define SECTION(n, f) {.name = n, .type = F_SECTION, .fields = f}
+/* clang-format on */
+
+static const struct field tls_fields[] = {
+        STRING("ca_file", mqtt.ca_file, check_file),
+        STRING("cert_file", mqtt.cert_file, check_file),
+        STRING("key_file", mqtt.key_file, check_file),
+        {0},
+};
+
+static const struct field mqtt_fields[] = {
+        CUSTOM("url", check_url),
+        STRING("client_id", mqtt.client_id, check_client_id),
+        CUSTOM("protocol", check_protocol),
+        STRING("topic_prefix", mqtt.topic_prefix, check_prefix),
+        COUNT("qos", mqtt.qos, 0, 1),
+        COUNT("session_expiry_s", mqtt.session_expiry_s, 0, UINT32_MAX),
+        CUSTOM("keepalive_s", check_keepalive),
+        COUNT("receive_maximum", mqtt.receive_maximum, 1, UINT16_MAX),
+        STRING("shared_group", mqtt.shared_group, check_group),
+        STRING("username_file", mqtt.username_file, check_file),
+        STRING("password_file", mqtt.password_file, check_file),
+        SECTION("tls", tls_fields),
+        DURATION("reconnect_min_s", mqtt.reconnect_min, 0, DURATION_MAX_S),
+        DURATION("reconnect_max_s", mqtt.reconnect_max, 0, DURATION_MAX_S),
+        {0},
+};
+
+static const struct field http_fields[] = {
+        STRING("listen", http_listen, check_listen),
+        {0},
+};
+
+static const struct field log_fields[] = {
+        CUSTOM("level", check_log_level),
+        {0},
+};
+
+static const struct field decoder_fields[] = {
+        COUNT("max_payload_bytes", max_payload, 64, 16 * 1024 * 1024),
+        DURATION("max_skew_s", max_skew, 0, DURATION_MAX_S),
+        {0},
+};
+
+static const struct field fleet_fields[] = {
+        COUNT("max_deployments", fleet.max_deployments, 1, UINT32_MAX),
+        COUNT("max_versions", fleet.max_versions, 1, UINT32_MAX),
+        COUNT("max_versions_per_deployment", fleet.max_versions_per_deployment, 1, UINT32_MAX),
+        COUNT("max_instances", fleet.max_instances, 1, UINT32_MAX),
+        COUNT("max_instances_per_deployment", fleet.max_instances_per_deployment, 1, UINT32_MAX),
+        DURATION("forget_after_s", fleet.forget_after, 0, DURATION_MAX_S),
+        DURATION("version_retention_s", fleet.version_retention, 0, DURATION_MAX_S),
+        DURATION("gauge_tau_s", fleet.gauge_tau, 0, DURATION_MAX_S),
+        DURATION("latency_window_s", fleet.latency_window, 0, DURATION_MAX_S),
+        COUNT("latency_slots", fleet.latency_slots, 1, FM_SKETCH_RING_MAX_SLOTS),
+        {0},
+};
+
+static const struct field breaker_fields[] = {
+        NUMBER("failure_rate", fleet.breaker.failure_rate, 0, 1),
+        NUMBER("slow_call_rate", fleet.breaker.slow_rate, 0, 1),
+        NUMBER("slow_call_ms", fleet.breaker.slow_call_ms, 0, DURATION_MAX_S *FM_MS_PER_S),
+        COUNT("min_requests", fleet.breaker.min_requests, 1, UINT32_MAX),
+        DURATION("window_s", fleet.breaker.window, 0, DURATION_MAX_S),
+        COUNT("window_slots", fleet.breaker.window_slots, 1, FM_WINDOW_MAX_SLOTS),
+        DURATION("open_base_s", fleet.breaker.open_base, 0, WEEK_S),
+        DURATION("open_max_s", fleet.breaker.open_max, 0, WEEK_S),
+        COUNT("probes", fleet.breaker.probes, 1, UINT32_MAX),
+        DURATION("heartbeat_timeout_s", fleet.breaker.heartbeat_timeout, 0, WEEK_S),
+        {0},
+};
+
+static const struct field top_fields[] = {
+        SECTION("mqtt", mqtt_fields),
+        SECTION("http", http_fields),
+        STRING("state_dir", state_dir, check_state_dir),
+        {.name = "dry_run", .type = F_BOOL, AT(dry_run)},
+        {.name = "tick_s", .type = F_DURATION, AT(tick), .min = 0.05, .max = 60},
+        SECTION("log", log_fields),
+        SECTION("decoder", decoder_fields),
+        SECTION("fleet", fleet_fields),
+        SECTION("breaker", breaker_fields),
+        {0},
+};
+
+/* ---- cross-field rules ----------------------------------------------------------------------- */
+
+static void rule_error(struct ctx *c, const char *a, const char *b, const char *fmt, ...)
+        __attribute__((format(printf, 4, 5)));
+
+/*
+ * A rule between keys a and b is broken: it is reported on the one of them
+ * that the file sets, and when it sets both, on the later one: that is
+ * where the reader of the file meets the contradiction.
+ */
+static void rule_error(struct ctx *c, const char *a, const char *b, const char *fmt, ...)
+{
+        unsigned la = line_of(c, a), lb = line_of(c, b);
+        const char *key = lb >= la ? b : a;
+        va_list ap;
+        va_start(ap, fmt);
+        vreport(c, lb >= la ? lb : la, key, fmt, ap);
+        va_end(ap);
+}
+
+static double secs(fm_ms ms)
+{
+        return (double)ms / FM_MS_PER_S;
+}
+
+static void cross_checks(struct ctx *c)
+{
+        const struct fm_mqtt_config *m = &c->cfg.mqtt;
+        const struct fm_fleet_config *fl = &c->cfg.fleet;
+        const struct fm_breaker_config *br = &fl->breaker;
+
+        if (!failed(c, "mqtt.reconnect_min_s") && !failed(c, "mqtt.reconnect_max_s") &&
+            m->reconnect_min > m->reconnect_max)
+                rule_error(c, "mqtt.reconnect_min_s", "mqtt.reconnect_max_s",
+                           "reconnect_min_s (%g) must not be greater than reconnect_max_s (%g)",
+                           secs(m->reconnect_min), secs(m->reconnect_max));
+
+        if (m->cert_file[0] && !m->key_file[0] && !failed(c, "mqtt.tls.key_file"))
+                key_error(c, "mqtt.tls.cert_file", "needs mqtt.tls.key_file as well");
+        if (m->key_file[0] && !m->cert_file[0] && !failed(c, "mqtt.tls.cert_file"))
+                key_error(c, "mqtt.tls.key_file", "needs mqtt.tls.cert_file as well");
+
+        if (!m->tls && !failed(c, "mqtt.url")) {
+                static const char *const keys[] = {"mqtt.tls.ca_file", "mqtt.tls.cert_file",
+                                                   "mqtt.tls.key_file"};
+                const char *vals[] = {m->ca_file, m->cert_file, m->key_file};
+                for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
+                        if (vals[i][0])
+                                key_error(c, keys[i],
+                                          "TLS settings need an mqtts:// URL (mqtt.url is "
+                                          "mqtt://)");
+        }
+
+        if (m->password_file[0] && !m->username_file[0] && !failed(c, "mqtt.username_file"))
+                key_error(c, "mqtt.password_file", "needs mqtt.username_file as well");
+
+        if (!failed(c, "fleet.latency_window_s") && !failed(c, "fleet.latency_slots") &&
+            fl->latency_window % fl->latency_slots != 0)
+                rule_error(c, "fleet.latency_window_s", "fleet.latency_slots",
+                           "latency_window_s (%g) must divide into latency_slots (%" PRIu32
+                           ") slots of whole milliseconds",
+                           secs(fl->latency_window), fl->latency_slots);
+
+        if (!failed(c, "breaker.window_s") && !failed(c, "breaker.window_slots") &&
+            br->window % br->window_slots != 0)
+                rule_error(c, "breaker.window_s", "breaker.window_slots",
+                           "window_s (%g) must divide into window_slots (%" PRIu32
+                           ") slots of whole milliseconds",
+                           secs(br->window), br->window_slots);
+
+        if (!failed(c, "breaker.open_base_s") && !failed(c, "breaker.open_max_s") &&
+            br->open_max < br->open_base)
+                rule_error(c, "breaker.open_base_s", "breaker.open_max_s",
+                           "open_max_s (%g) must not be less than open_base_s (%g)",
+                           secs(br->open_max), secs(br->open_base));
+
+        /* The fleet's own check has the last word; the rules above should leave it nothing. */
+        if (c->n_errors == 0 && fm_fleet_config_validate(fl) < 0)
+                key_error(c, "fleet", "rejected by the fleet's validation");
+}
+
+/* ---- public ---------------------------------------------------------------------------------- */
+
+void fm_config_default(struct fm_config *cfg)
+{
+        memset(cfg, 0, sizeof(*cfg));
+        fm_mqtt_config_default(&cfg->mqtt);
+        snprintf(cfg->http_listen, sizeof(cfg->http_listen), "%s", FM_HTTP_DEFAULT_LISTEN);
+        snprintf(cfg->state_dir, sizeof(cfg->state_dir), "%s", "/var/lib/fleetmedic");
+        cfg->dry_run = true;
+        cfg->tick = 1 * FM_MS_PER_S;
+        cfg->log_level = LOG_INFO;
+        cfg->max_payload = FM_DECODER_DEFAULT_MAX_PAYLOAD;
+        cfg->max_skew = FM_DECODER_DEFAULT_MAX_SKEW_MS;
+        fm_fleet_config_default(&cfg->fleet);
+}
+
+void fm_config_decoder(const struct fm_config *cfg, struct fm_decoder_config *ret)
+{
+        *ret = (struct fm_decoder_config){
+                .max_payload = cfg->max_payload,
+                .max_skew = cfg->max_skew,
+                .prefix = cfg->mqtt.topic_prefix,
+        };
+}
+
+int fm_config_log_level(const char *name)
+{
+        static const struct {
+                const char *name;
+                int level;
+        } levels[] = {
+                {"err", LOG_ERR},   {"warning", LOG_WARNING}, {"notice", LOG_NOTICE},
+                {"info", LOG_INFO}, {"debug", LOG_DEBUG},
+        };
+        if (!name)
+                return -EINVAL;
+        for (size_t i = 0; i < ARRAY_SIZE(levels); i++)
+                if (!strcmp(name, levels[i].name))
+                        return levels[i].level;
+        return -EINVAL;
+}
+
+/* Reads at most FILE_MAX bytes of path. Returns 0, -EFBIG, or -errno. */
+static int read_file(const char *path, char **ret, size_t *ret_len)
+{
+        int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return -errno;
+        struct stat st;
+        if (fstat(fd, &st) < 0) {
+                int r = -errno;
+                close(fd);
+                return r;
+        }
+        if (S_ISDIR(st.st_mode)) {
+                close(fd);
+                return -EISDIR;
+        }
+        char *buf = malloc(FILE_MAX + 1);
+        if (!buf) {
+                close(fd);
+                return -ENOMEM;
+        }
+        size_t len = 0;
+        int r = 0;
+        while (len <= FILE_MAX) {
+                ssize_t n = read(fd, buf + len, FILE_MAX + 1 - len);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0) {
+                        r = -errno;
+                        break;
+                }
+                if (n == 0)
+                        break;
+                len += (size_t)n;
+        }
+        close(fd);
+        if (r == 0 && len > FILE_MAX)
+                r = -EFBIG;
+        if (r < 0) {
+                free(buf);
+                return r;
+        }
+        *ret = buf;
+        *ret_len = len;
+        return 0;
+}
+
+int fm_config_load(const char *path, struct fm_config *ret, FILE *errors, unsigned *ret_n_errors)
+{
+        struct ctx *c = calloc(1, sizeof(*c));
+        char *buf = NULL;
+        size_t len = 0;
+        json_object *root = NULL;
+        int r;
+
+        if (!c)
+                return -ENOMEM;
+        c->file = path ? path : "(null)";
+        if (!path || !ret) {
+                r = -EINVAL;
+                report(c, 0, NULL, "no configuration file given");
+                goto out;
+        }
+        fm_config_default(&c->cfg);
+
+        r = read_file(path, &buf, &len);
+        if (r == -EFBIG)
+                report(c, 0, NULL, "larger than %d bytes", FILE_MAX);
+        else if (r < 0)
+                report(c, 0, NULL, "cannot read: %s", strerror(-r));
+        if (r < 0)
+                goto out;
+
+        c->lines = json_object_new_object();
+        c->failed = json_object_new_object();
+        c->c_locale = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
+        if (!c->lines || !c->failed || !c->c_locale) {
+                r = -ENOMEM;
+                goto out;
+        }
+
+        r = build_tree(c, buf, len, &root);
+        if (r < 0)
+                goto out;
+        if (root)
+                walk(c, root, top_fields, "");
+        if (c->n_errors == 0 || root)
+                cross_checks(c);
+
+        r = c->oom ? -ENOMEM : c->n_errors > 0 ? -EINVAL : 0;
+        if (r == 0)
+                *ret = c->cfg;
+out:
+        if (r == -ENOMEM)
+                report(c, 0, NULL, "out of memory");
+        if (ret_n_errors)
+                *ret_n_errors = c->n_errors;
+        flush_errors(c, errors);
+        json_object_put(root);
+        json_object_put(c->lines);
+        json_object_put(c->failed);
+        if (c->c_locale)
+                freelocale(c->c_locale);
+        free(buf);
+        free(c);
+        return r;
+}
