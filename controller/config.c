@@ -522,6 +522,11 @@ static int on_key(struct builder *b, const yaml_event_t *ev)
         size_t at = b->path_len;
         if (at > 0)
                 b->path[at++] = '.';
+        if (at + len >= PATH_BUF) { /* cannot happen within DEPTH_MAX and KEY_MAX; cheap to check */
+                set_path(b, f->path_len);
+                report(c, line, path_or_null(b), "the path of a key is too long");
+                return 0;
+        }
         memcpy(b->path + at, s, len);
         set_path(b, at + len);
 

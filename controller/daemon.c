@@ -141,6 +141,12 @@ static int load_config(const struct fm_daemon_options *opt, struct fm_config *re
                           opt->mqtt_url);
                 return -EINVAL;
         }
+        if (opt->mqtt_url && !cfg.mqtt.tls &&
+            (cfg.mqtt.ca_file[0] || cfg.mqtt.cert_file[0] || cfg.mqtt.key_file[0])) {
+                log_error("--mqtt %s: the configuration sets mqtt.tls files, which need mqtts://",
+                          opt->mqtt_url);
+                return -EINVAL;
+        }
         if (opt->listen) {
                 struct sockaddr_storage sa;
                 unsigned salen;

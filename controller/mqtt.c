@@ -78,11 +78,11 @@
  */
 
 /* Named limits. */
-#define MISC_INTERVAL_MS 1000     /* mosquitto_loop_misc() period */
-#define CONNECT_TIMEOUT_MS 15000  /* TCP + TLS + CONNACK of one attempt */
-#define FLUSH_TIMEOUT_MS 1000     /* fm_mqtt_free(): bound on sending DISCONNECT */
-#define READ_BATCH 64             /* packets read per wake-up, for fairness */
-#define CRED_MAX 1024             /* bytes of a credential file's first line, NUL included */
+#define MISC_INTERVAL_MS 1000    /* mosquitto_loop_misc() period */
+#define CONNECT_TIMEOUT_MS 15000 /* TCP + TLS + CONNACK of one attempt */
+#define FLUSH_TIMEOUT_MS 1000    /* fm_mqtt_free(): bound on sending DISCONNECT */
+#define READ_BATCH 64            /* packets read per wake-up, for fairness */
+#define CRED_MAX 1024            /* bytes of a credential file's first line, NUL included */
 #define RECONNECT_MAX_LIMIT (24 * 3600 * FM_MS_PER_S)
 #define USEC_PER_MS UINT64_C(1000)
 /*
@@ -94,7 +94,8 @@
 #define MAX_PACKET_SIZE (16 * 1024 * 1024 + 64 * 1024)
 
 #define N_FILTERS 3
-#define FILTER_MAX (sizeof("$share/") + FM_MQTT_GROUP_MAX + 1 + FM_PREFIX_MAX + sizeof("/+/+/feedback"))
+#define FILTER_MAX                                                                                 \
+        (sizeof("$share/") + FM_MQTT_GROUP_MAX + 1 + FM_PREFIX_MAX + sizeof("/+/+/feedback"))
 
 enum state {
         ST_IDLE,
@@ -118,8 +119,8 @@ struct fm_mqtt {
         char filter[N_FILTERS][FILTER_MAX];
 
         enum state state;
-        bool lib_init;        /* mosquitto_lib_init() to balance */
-        bool connect_init;    /* mosquitto_connect_bind_async() has stored host and port */
+        bool lib_init;     /* mosquitto_lib_init() to balance */
+        bool connect_init; /* mosquitto_connect_bind_async() has stored host and port */
         bool ever_connected;
         bool ever_subscribed; /* a SUBACK granted all filters in this process */
         bool subscribed;
@@ -130,7 +131,7 @@ struct fm_mqtt {
         unsigned attempt;     /* connection attempts since the last CONNACK */
         unsigned sub_attempt; /* refused SUBSCRIBEs since the last granted one */
         uint64_t reconnects;
-        uint64_t rng;         /* splitmix64 state, seeded at creation */
+        uint64_t rng; /* splitmix64 state, seeded at creation */
 };
 
 static const char *const kinds[N_FILTERS] = {"health", "kpi", "feedback"};
@@ -197,7 +198,8 @@ static int mosq_reason(int rc, int saved_errno)
         return rc;
 }
 
-/* v3.1.1 CONNACK return codes 1..5 as their MQTT v5 reason codes, so they cannot be mistaken for MOSQ_ERR_*. */
+/* v3.1.1 CONNACK return codes 1..5 as their MQTT v5 reason codes, so they cannot be mistaken for
+ * MOSQ_ERR_*. */
 static int connack_reason(int protocol, int rc)
 {
         static const int v5[] = {
@@ -351,7 +353,8 @@ static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto
                       (size_t)msg->payloadlen);
 }
 
-static void on_disconnect(struct mosquitto *mosq, void *obj, int rc, const mosquitto_property *props)
+static void on_disconnect(struct mosquitto *mosq, void *obj, int rc,
+                          const mosquitto_property *props)
 {
         int saved_errno = errno; /* first: MOSQ_ERR_ERRNO leaves the cause here */
         struct fm_mqtt *m = obj;
@@ -608,7 +611,8 @@ static bool has_any(const char *s, const char *chars)
 
 static int validate(const struct fm_mqtt_config *c)
 {
-        if (!terminated(c->host, sizeof(c->host)) || !terminated(c->client_id, sizeof(c->client_id)) ||
+        if (!terminated(c->host, sizeof(c->host)) ||
+            !terminated(c->client_id, sizeof(c->client_id)) ||
             !terminated(c->topic_prefix, sizeof(c->topic_prefix)) ||
             !terminated(c->shared_group, sizeof(c->shared_group)) ||
             !terminated(c->username_file, sizeof(c->username_file)) ||
@@ -707,7 +711,9 @@ static int store_connect_properties(struct fm_mqtt *m)
         if (rc == MOSQ_ERR_SUCCESS) {
                 rc = mosquitto_connect_bind_v5(m->mosq, m->cfg.host, m->cfg.port, -1, NULL, props);
                 /* INVAL is the expected answer to keepalive -1; anything else is a surprise. */
-                rc = rc == MOSQ_ERR_INVAL ? MOSQ_ERR_SUCCESS : rc == MOSQ_ERR_SUCCESS ? MOSQ_ERR_UNKNOWN : rc;
+                rc = rc == MOSQ_ERR_INVAL     ? MOSQ_ERR_SUCCESS
+                     : rc == MOSQ_ERR_SUCCESS ? MOSQ_ERR_UNKNOWN
+                                              : rc;
         }
         mosquitto_property_free_all(&props);
         return rc == MOSQ_ERR_SUCCESS ? 0 : rc == MOSQ_ERR_NOMEM ? -ENOMEM : -EINVAL;

@@ -58,6 +58,10 @@ class Timeout(AssertionError):
     pass
 
 
+class Fatal(AssertionError):
+    """Raised by a wait_for condition to give up at once (e.g. the process died)."""
+
+
 def wait_for(cond, timeout, interval=0.02, what="condition"):
     """Polls cond() until it returns a true value, which is returned; Timeout after timeout s."""
     deadline = time.monotonic() + timeout
@@ -68,6 +72,8 @@ def wait_for(cond, timeout, interval=0.02, what="condition"):
             if v:
                 return v
             last_exc = None
+        except Fatal:
+            raise
         except Exception as e:  # noqa: BLE001 - retried until the deadline
             last_exc = e
         if time.monotonic() >= deadline:
@@ -213,7 +219,7 @@ class Broker:
 
         def up():
             if self.proc.poll() is not None:
-                raise AssertionError("mosquitto exited with %s:\n%s" % (self.proc.returncode,
+                raise Fatal("mosquitto exited with %s:\n%s" % (self.proc.returncode,
                                                                         self.diag()))
             return tcp_open(self.port)
 
@@ -285,7 +291,7 @@ class Daemon:
     def wait_ready(self, timeout=15.0):
         def ready():
             if self.proc.poll() is not None:
-                raise AssertionError("fleetmedic exited with %s:\n%s" % (self.proc.returncode,
+                raise Fatal("fleetmedic exited with %s:\n%s" % (self.proc.returncode,
                                                                          self.diag()))
             return self.http("/readyz")[0] == 200
 
@@ -690,16 +696,30 @@ class Env:
         self.procs = []
 
     def broker(self, **kw):
-        b = Broker(self.dir, **kw)
-        self.brokers.append(b)
-        return b.start()
+        """A started broker. On a port picked here, a lost race for the port (another
+        process bound it between the pick and mosquitto's bind) is retried on a new one."""
+        for attempt in range(3):
+            b = Broker(self.dir, **kw)
+            self.brokers.append(b)
+            try:
+                return b.start()
+            except Fatal:
+                if "port" in kw or attempt == 2 or "Address already in use" not in b.diag():
+                    raise
 
     def daemon(self, broker, start=True, **kw):
-        d = Daemon(self.dir, broker, **kw)
-        self.daemons.append(d)
-        if start:
-            d.start()
-        return d
+        """A daemon, started and ready unless start=False; the HTTP port race is retried
+        like the broker's."""
+        for attempt in range(3):
+            d = Daemon(self.dir, broker, **kw)
+            self.daemons.append(d)
+            if not start:
+                return d
+            try:
+                return d.start()
+            except Fatal:
+                if "http_port" in kw or attempt == 2 or "cannot serve HTTP" not in d.diag():
+                    raise
 
     def subscriber(self, *a, **kw):
         s = Subscriber(*a, **kw)
