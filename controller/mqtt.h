@@ -23,7 +23,10 @@
  *
  * Session: client_id with clean start off and, for v5, the session expiry
  * interval property, so QoS 1 messages queued while the controller is away
- * are delivered when it returns.
+ * are delivered when it returns. A v5 CONNECT also announces a Maximum
+ * Packet Size of 16 MiB + 64 KiB (the largest decoder payload limit plus
+ * room for the topic): the broker drops larger messages instead of sending
+ * them. v3.1.1 has no such cap.
  */
 
 #include <stdbool.h>

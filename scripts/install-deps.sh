@@ -12,7 +12,7 @@ packages=(
   libyaml-dev                                     # configuration
   libcurl4-openssl-dev                            # fleetmedic status
   libcmocka-dev valgrind                          # unit tests, leak checks
-  mosquitto mosquitto-clients python3             # integration tests and the benchmark
+  mosquitto mosquitto-clients python3 openssl     # integration tests and the benchmark
 )
 
 missing=()

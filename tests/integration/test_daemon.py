@@ -37,6 +37,7 @@ import threading
 import time
 import unittest
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fmtest  # noqa: E402
 from fmtest import metric, metric_by, metric_sum  # noqa: E402
