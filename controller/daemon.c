@@ -81,6 +81,7 @@ struct daemon {
         uint64_t transitions;
         uint64_t plan_overflows;
         uint64_t reloads, reload_failures;
+        uint64_t connects; /* across MQTT client re-creations on reload */
         struct fm_metric_hist decode_seconds;
 
         /* recent audit records, oldest first from recent_head */
@@ -331,6 +332,7 @@ static void notify_status(struct daemon *d) {
 
 static void on_connected(void *userdata, bool session_present) {
         struct daemon *d = userdata;
+        d->connects++;
         log_info("connected to mqtt%s://%s:%u as %s (%s session)", d->cfg.mqtt.tls ? "s" : "",
                  d->cfg.mqtt.host, d->cfg.mqtt.port, d->cfg.mqtt.client_id,
                  session_present ? "resumed" : "new");
@@ -458,7 +460,7 @@ static int render_metrics(struct daemon *d, struct fm_buf *b) {
         TRY(fm_prom_family(b, "fleetmedic_mqtt_reconnects_total", "counter",
                            "Successful connections after the first."));
         TRY(fm_prom_sample(b, "fleetmedic_mqtt_reconnects_total", 0, NULL, NULL,
-                           d->mqtt ? (double)fm_mqtt_reconnects(d->mqtt) : 0));
+                           d->connects ? (double)(d->connects - 1) : 0));
         TRY(fm_prom_family(b, "fleetmedic_ready", "gauge", "1 once subscribed."));
         TRY(fm_prom_sample(b, "fleetmedic_ready", 0, NULL, NULL,
                            d->mqtt && fm_mqtt_subscribed(d->mqtt)));
@@ -508,7 +510,7 @@ static unsigned http_handler(void *userdata, const char *path, struct fm_buf *bo
                         .ready = ready,
                         .mqtt_connected = d->mqtt && fm_mqtt_connected(d->mqtt),
                         .mqtt_subscribed = ready,
-                        .mqtt_reconnects = d->mqtt ? fm_mqtt_reconnects(d->mqtt) : 0,
+                        .mqtt_reconnects = d->connects ? d->connects - 1 : 0,
                         .recent = recent,
                         .n_recent = d->recent_n,
                 };
@@ -559,6 +561,20 @@ static int on_stop(sd_event_source *s, const struct signalfd_siginfo *si, void *
         return sd_event_exit(sd_event_source_get_event(s), 0);
 }
 
+static bool mqtt_config_equal(const struct fm_mqtt_config *a, const struct fm_mqtt_config *b) {
+        return strcmp(a->host, b->host) == 0 && a->port == b->port && a->tls == b->tls &&
+               a->protocol == b->protocol && strcmp(a->client_id, b->client_id) == 0 &&
+               strcmp(a->topic_prefix, b->topic_prefix) == 0 && a->qos == b->qos &&
+               a->session_expiry_s == b->session_expiry_s && a->keepalive_s == b->keepalive_s &&
+               a->receive_maximum == b->receive_maximum &&
+               strcmp(a->shared_group, b->shared_group) == 0 &&
+               strcmp(a->username_file, b->username_file) == 0 &&
+               strcmp(a->password_file, b->password_file) == 0 &&
+               strcmp(a->ca_file, b->ca_file) == 0 && strcmp(a->cert_file, b->cert_file) == 0 &&
+               strcmp(a->key_file, b->key_file) == 0 && a->reconnect_min == b->reconnect_min &&
+               a->reconnect_max == b->reconnect_max;
+}
+
 /*
  * A reload keeps fleet state and applies what changed: log level, fleet and
  * breaker settings in place, the decoder, the tick; the MQTT client and the
@@ -594,7 +610,7 @@ static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void
         }
         fm_log_set_level(cfg.log_level);
 
-        bool mqtt_changed = memcmp(&cfg.mqtt, &d->cfg.mqtt, sizeof(cfg.mqtt)) != 0;
+        bool mqtt_changed = !mqtt_config_equal(&cfg.mqtt, &d->cfg.mqtt);
         bool http_changed = strcmp(cfg.http_listen, d->cfg.http_listen) != 0;
         d->cfg = cfg;
         d->dry_run = true;
