@@ -518,6 +518,11 @@ static int on_key(struct builder *b, const yaml_event_t *ev)
                 report(c, line, path_or_null(b), "a key is longer than %d bytes", KEY_MAX);
                 return 0;
         }
+        /* no schema key has a dot; one here would alias a nested key's dotted path */
+        if (memchr(s, '.', len)) {
+                report(c, line, path_or_null(b), "unknown key '%.*s'", (int)len, s);
+                return 0;
+        }
 
         size_t at = b->path_len;
         if (at > 0)
@@ -934,14 +939,14 @@ static bool get_number(struct ctx *c, const char *key, json_object *v, const str
         }
         if (f->min_open ? d <= f->min : d < f->min) {
                 if (f->min_open && f->min == 0.0)
-                        key_error(c, key, "must be greater than 0 (got %g)", d);
+                        key_error(c, key, "must be greater than 0 (got %.15g)", d);
                 else
-                        key_error(c, key, "must be %s %g (got %g)",
+                        key_error(c, key, "must be %s %g (got %.15g)",
                                   f->min_open ? "greater than" : "at least", f->min, d);
                 return false;
         }
         if (d > f->max) {
-                key_error(c, key, "must be at most %g (got %g)", f->max, d);
+                key_error(c, key, "must be at most %g (got %.15g)", f->max, d);
                 return false;
         }
         *ret = d;
