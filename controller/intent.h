@@ -33,6 +33,43 @@ enum fm_action {
 const char *fm_action_name(enum fm_action a) _pure_;
 
 #define FM_INTENT_KEY_MAX 192
+#define FM_ALERT_SUMMARY_MAX 160
+
+enum fm_severity {
+        FM_SEVERITY_INFO,
+        FM_SEVERITY_WARNING,
+        FM_SEVERITY_CRITICAL,
+        _FM_SEVERITY_MAX,
+};
+
+/* "info", "warning", "critical"; NULL if out of range. */
+const char *fm_severity_name(enum fm_severity s) _pure_;
+
+/*
+ * What the governor made of an intent. Everything but APPROVED and DRY_RUN
+ * means "not executed"; the names are stable (audit records, metric labels).
+ */
+enum fm_verdict {
+        FM_VERDICT_PENDING,     /* "pending": not reviewed yet */
+        FM_VERDICT_APPROVED,    /* "approved" */
+        FM_VERDICT_DRY_RUN,     /* "dry_run": decided and recorded, not executed */
+        FM_VERDICT_COOLDOWN,    /* "cooldown": too soon after the last one of its kind */
+        FM_VERDICT_RATE_LIMIT,  /* "rate_limit": the global action rate is spent */
+        FM_VERDICT_CAPACITY,    /* "capacity_floor": would take capacity below the floor */
+        FM_VERDICT_FROZEN,      /* "frozen": the controller is blind to this deployment */
+        FM_VERDICT_PAUSED,      /* "paused": the operator paused actions */
+        FM_VERDICT_MAINTENANCE, /* "maintenance": inside a maintenance window */
+        FM_VERDICT_CONFLICT,    /* "conflict": pre-empted (a rollback) or a second action on one target */
+        _FM_VERDICT_MAX,
+};
+
+const char *fm_verdict_name(enum fm_verdict v) _pure_;
+
+/* One weight of a set_weights intent; stored in the plan's weight pool. */
+struct fm_weight {
+        char target[FM_VERSION_MAX + 1]; /* an instance or a version name */
+        uint32_t weight;                 /* 0..100; a set sums to 100 unless all are 0 */
+};
 
 struct fm_intent {
         enum fm_action action;
@@ -42,6 +79,26 @@ struct fm_intent {
         char deployment[FM_NAME_MAX + 1];
         char instance[FM_NAME_MAX + 1]; /* "" when the target is the deployment */
         char key[FM_INTENT_KEY_MAX];    /* idempotency key */
+        enum fm_verdict verdict;        /* set by the governor */
+        union {
+                struct {
+                        uint32_t from, to; /* replicas */
+                } scale;
+                struct {
+                        uint32_t first, n; /* plan->weight[first .. first + n) */
+                } weights;
+                struct {
+                        char from[FM_VERSION_MAX + 1], to[FM_VERSION_MAX + 1];
+                } rollback;
+                struct {
+                        char version[FM_VERSION_MAX + 1];
+                        double from, to;
+                } threshold;
+                struct {
+                        enum fm_severity severity;
+                        char summary[FM_ALERT_SUMMARY_MAX];
+                } alert;
+        } arg;
         struct fm_evidence evidence;
 };
 
@@ -49,10 +106,15 @@ struct fm_intent {
 #define FM_PLAN_DEFAULT_INTENTS 4096
 #define FM_PLAN_DEFAULT_TRANSITIONS 4096
 
+#define FM_PLAN_DEFAULT_WEIGHTS 16384
+
 struct fm_plan {
         fm_ms now;
         struct fm_intent *intent;
         uint32_t n_intents, cap_intents;
+        struct fm_weight *weight;
+        uint32_t n_weights, cap_weights; /* cap FM_PLAN_DEFAULT_WEIGHTS */
+        uint64_t dropped_weights;
         struct fm_transition *transition;
         uint32_t n_transitions, cap_transitions;
         uint64_t dropped_intents, dropped_transitions; /* over capacity, this tick */
@@ -73,6 +135,13 @@ void fm_plan_reset(struct fm_plan *p, fm_ms now);
  * full. The caller fills in the rest.
  */
 struct fm_intent *fm_plan_add_intent(struct fm_plan *p, enum fm_action action, const char *policy);
+
+/*
+ * Reserves n weights in the pool for a set_weights intent and points
+ * it->arg.weights at them. Returns the first one (zeroed), or NULL (counted
+ * in dropped_weights) when the pool cannot hold n.
+ */
+struct fm_weight *fm_plan_add_weights(struct fm_plan *p, struct fm_intent *it, uint32_t n);
 
 /* Appends a copy of t; -ENOBUFS (counted) when full. */
 int fm_plan_add_transition(struct fm_plan *p, const struct fm_transition *t);
