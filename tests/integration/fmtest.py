@@ -298,7 +298,18 @@ class Daemon:
         wait_for(ready, timeout, interval=0.05, what="fleetmedic /readyz to return 200")
 
     def stop(self, sig=signal.SIGTERM, timeout=10.0):
-        return stop_pid(self.proc, sig, timeout)
+        """Stops the daemon; a SIGTERM stop must be clean: exit 0, no sanitizer report."""
+        was_running = self.running()
+        rc = stop_pid(self.proc, sig, timeout)
+        if was_running and sig == signal.SIGTERM:
+            with open(self.log, "rb") as f:
+                log = f.read().decode(errors="replace")
+            bad = [m for m in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
+                   if m in log]
+            if rc != 0 or bad:
+                raise AssertionError("fleetmedic did not stop cleanly (exit %s%s); log tail:\n%s"
+                                     % (rc, ", " + ", ".join(bad) if bad else "", log[-4000:]))
+        return rc
 
     def kill(self):
         return stop_pid(self.proc, signal.SIGKILL, 5.0)

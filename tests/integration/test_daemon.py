@@ -581,6 +581,9 @@ class TestDaemon(DaemonTestCase):
         self.assertEqual(sum(acc.values()), 0, "a hostile payload was accepted")
         self.assertEqual(sum(rej.values()), total)
         self.assertEqual(metric(m, "fleetmedic_fleet_instances"), 0)
+        if os.environ.get("FMTEST_SANITIZED"):
+            # ASan keeps freed memory in quarantine: resident memory says nothing there.
+            return
         self.assertLessEqual(rss_flood - rss_warm, 8 * 1024,
                              "VmRSS grew by more than 8 MiB during the flood")
         # and it still takes a good event
