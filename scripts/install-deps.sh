@@ -13,6 +13,8 @@ packages=(
   libcurl4-openssl-dev                            # fleetmedic status
   libcmocka-dev valgrind                          # unit tests, leak checks
   mosquitto mosquitto-clients python3 openssl     # integration tests and the benchmark
+  scdoc man-db                                    # the manual page
+  debhelper dpkg-dev git dbus-daemon polkitd      # the package test: build, install, polkit rule
 )
 
 missing=()
