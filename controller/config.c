@@ -1334,6 +1334,7 @@ static const struct field fleet_fields[] = {
         DURATION("gauge_tau_s", fleet.gauge_tau, 0, DURATION_MAX_S),
         DURATION("latency_window_s", fleet.latency_window, 0, DURATION_MAX_S),
         COUNT("latency_slots", fleet.latency_slots, 1, FM_SKETCH_RING_MAX_SLOTS),
+        COUNT("outcomes_per_version", fleet.outcomes_per_version, 0, FM_OUTCOMES_PER_VERSION_MAX),
         {0},
 };
 

@@ -22,6 +22,7 @@ void fm_fleet_config_default(struct fm_fleet_config *cfg) {
                 .gauge_tau = 30 * FM_MS_PER_S,
                 .latency_window = 5 * 60 * FM_MS_PER_S,
                 .latency_slots = 5,
+                .outcomes_per_version = 8192,
                 .hash_key = {UINT64_C(0x0706050403020100), UINT64_C(0x0f0e0d0c0b0a0908)},
         };
         fm_breaker_config_default(&cfg->breaker);
@@ -37,7 +38,8 @@ int fm_fleet_config_validate(const struct fm_fleet_config *cfg) {
         if (cfg->latency_slots == 0 || cfg->latency_slots > FM_SKETCH_RING_MAX_SLOTS ||
             cfg->latency_window <= 0 || cfg->latency_window % cfg->latency_slots != 0)
                 return -EINVAL;
-        if (cfg->breaker.window_slots > FM_WINDOW_MAX_SLOTS)
+        if (cfg->breaker.window_slots > FM_WINDOW_MAX_SLOTS ||
+            cfg->outcomes_per_version > FM_OUTCOMES_PER_VERSION_MAX)
                 return -EINVAL;
         return fm_breaker_config_validate(&cfg->breaker);
 }
@@ -171,6 +173,7 @@ static void version_remove(struct fm_fleet *f, struct fm_version *v) {
         LIST_UNLINK(d->versions, d->versions_tail, v, prev, next);
         d->n_versions--;
         f->n_versions--;
+        free(v->outcomes.rec);
         free(v);
 }
 
@@ -395,10 +398,50 @@ static void apply_health(struct fm_instance *i, const struct fm_event *ev) {
         memcpy(i->health_reason, ev->reason, strnlen(ev->reason, FM_REASON_MAX) + 1);
 }
 
-static void apply_feedback(struct fm_version *v, const struct fm_event *ev) {
+/* Allocation happens once per version, on its first feedback: never per event after that. */
+static void apply_feedback(struct fm_fleet *f, struct fm_version *v, const struct fm_event *ev) {
+        struct fm_outcome_ring *r = &v->outcomes;
+
         v->outcomes_total += ev->n_outcomes;
         for (uint32_t k = 0; k < ev->n_outcomes; k++)
                 v->positives_total += ev->outcome[k].label;
+
+        if (!r->rec && f->cfg.outcomes_per_version > 0) {
+                r->rec = calloc(f->cfg.outcomes_per_version, sizeof(*r->rec));
+                if (!r->rec)
+                        return; /* totals still count; the window stays empty */
+                r->cap = f->cfg.outcomes_per_version;
+        }
+        fm_ms age = ev->ts - v->first_seen;
+        uint32_t age_s = age <= 0 ? 0 : age / FM_MS_PER_S > UINT32_MAX ? UINT32_MAX : (uint32_t)(age / FM_MS_PER_S);
+        for (uint32_t k = 0; r->rec && k < ev->n_outcomes; k++) {
+                r->rec[r->head] = (struct fm_outcome_rec){
+                        .score = (float)ev->outcome[k].score,
+                        .label = ev->outcome[k].label,
+                        .age_s = age_s,
+                };
+                r->head = (r->head + 1) % r->cap;
+                if (r->n < r->cap)
+                        r->n++;
+        }
+}
+
+size_t fm_version_outcomes(const struct fm_version *v, fm_ms since, struct fm_outcome *out,
+                           size_t max) {
+        const struct fm_outcome_ring *r = &v->outcomes;
+        size_t n = 0;
+
+        if (!r->rec)
+                return 0;
+        fm_ms since_age = since - v->first_seen;
+        for (uint32_t k = 0; k < r->n && n < max; k++) {
+                /* oldest first */
+                const struct fm_outcome_rec *e = &r->rec[(r->head + r->cap - r->n + k) % r->cap];
+                if ((fm_ms)e->age_s * FM_MS_PER_S < since_age)
+                        continue;
+                out[n++] = (struct fm_outcome){.score = e->score, .label = e->label};
+        }
+        return n;
 }
 
 static int reject(struct fm_fleet *f, enum fm_reject why, enum fm_reject *ret_reason) {
@@ -468,7 +511,7 @@ int fm_fleet_apply(struct fm_fleet *f, const struct fm_event *ev, enum fm_reject
                 apply_kpi(f, i, ev);
                 break;
         case FM_EVENT_FEEDBACK:
-                apply_feedback(v, ev);
+                apply_feedback(f, v, ev);
                 break;
         default:
                 break;

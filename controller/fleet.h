@@ -57,6 +57,22 @@ struct fm_instance {
         struct fm_breaker breaker;
 };
 
+/* A labelled outcome as the fleet keeps it: 12 bytes. */
+struct fm_outcome_rec {
+        float score;
+        uint8_t label;
+        uint32_t age_s; /* seconds from the version's first_seen to the event */
+};
+
+/*
+ * The most recent labelled outcomes of a version, oldest overwritten first.
+ * Allocated on the version's first feedback event, cap records in all.
+ */
+struct fm_outcome_ring {
+        struct fm_outcome_rec *rec; /* NULL until the first feedback */
+        uint32_t cap, head, n;      /* head: next slot written */
+};
+
 struct fm_version {
         char name[FM_VERSION_MAX + 1]; /* "" for instances that never named one */
         struct fm_deployment *deployment;
@@ -66,6 +82,7 @@ struct fm_version {
         fm_ms first_seen, last_seen;
         uint64_t requests_total, errors_total, slow_total;
         uint64_t outcomes_total, positives_total;
+        struct fm_outcome_ring outcomes;   /* recent outcomes, for accuracy and threshold tuning */
         struct fm_window window;           /* counters over the breaker window */
         struct fm_sketch latency_total;    /* since the version was first seen */
         struct fm_sketch_ring latency_recent;
@@ -81,6 +98,9 @@ struct fm_deployment {
         fm_ms first_seen;
 };
 
+/* Upper limit of fleet.outcomes_per_version. */
+#define FM_OUTCOMES_PER_VERSION_MAX (1u << 20)
+
 struct fm_fleet_config {
         uint32_t max_deployments;              /* default 256 */
         uint32_t max_versions;                 /* in all, default 512 */
@@ -92,6 +112,7 @@ struct fm_fleet_config {
         fm_ms gauge_tau;         /* EWMA time constant of gauges; default 30 s */
         fm_ms latency_window;    /* recent latency sketch window; default 5 min */
         uint32_t latency_slots;  /* its slots; default 5 (1 min each), at most FM_SKETCH_RING_MAX_SLOTS */
+        uint32_t outcomes_per_version; /* recent labelled outcomes kept; default 8192, 0 keeps none */
         uint64_t hash_key[2];    /* SipHash key for the name maps; the shell picks it at random */
         struct fm_breaker_config breaker;
 };
@@ -176,6 +197,13 @@ struct fm_transition {
  */
 int fm_fleet_tick(struct fm_fleet *f, fm_ms now,
                   int (*emit)(void *userdata, const struct fm_transition *t), void *userdata);
+
+/*
+ * Copies the outcomes of v from since (ms, epoch) on into out (at most
+ * max, newest last) and returns how many. Scores become doubles.
+ */
+size_t fm_version_outcomes(const struct fm_version *v, fm_ms since, struct fm_outcome *out,
+                           size_t max);
 
 /* Operator override of one instance's breaker; see fm_breaker_force. -ENOENT if unknown. */
 int fm_fleet_force(struct fm_fleet *f, const char *deployment, const char *instance,

@@ -443,6 +443,47 @@ static void test_feedback(void **state) {
         assert_int_equal(fx->fleet->stats.accepted[FM_EVENT_FEEDBACK], 1);
 }
 
+static void test_outcome_ring(void **state) {
+        struct fixture *fx = *state;
+        fx->cfg.outcomes_per_version = 4;
+        reconfigure(fx);
+        struct fm_outcome out[8];
+
+        for (int round = 0; round < 2; round++) {
+                struct fm_event *ev =
+                        event(fx, FM_EVENT_FEEDBACK, "a", "a-0", "v1", T0 + S(10 * round));
+                ev->n_outcomes = 3;
+                for (int k = 0; k < 3; k++)
+                        ev->outcome[k] = (struct fm_outcome){0.25 * k + round * 0.125,
+                                                             (uint8_t)((k + round) % 2)};
+                assert_int_equal(apply(fx, NULL), 0);
+        }
+        struct fm_version *v =
+                fm_deployment_find_version(fm_fleet_find_deployment(fx->fleet, "a"), "v1");
+        assert_int_equal(v->outcomes_total, 6);
+        assert_int_equal(v->outcomes.n, 4);
+
+        /* the four newest, oldest first: round 0's last, then round 1's three */
+        assert_int_equal(fm_version_outcomes(v, T0, out, 8), 4);
+        assert_true(fabs(out[0].score - 0.5) < 1e-6 && out[0].label == 0);
+        assert_true(fabs(out[1].score - 0.125) < 1e-6 && out[1].label == 1);
+        assert_true(fabs(out[3].score - 0.625) < 1e-6 && out[3].label == 1);
+        /* only round 1 is at or after T0 + 10 s */
+        assert_int_equal(fm_version_outcomes(v, T0 + S(10), out, 8), 3);
+        /* max bounds the copy */
+        assert_int_equal(fm_version_outcomes(v, T0, out, 2), 2);
+
+        /* with 0 kept, only the totals count */
+        fx->cfg.outcomes_per_version = 0;
+        reconfigure(fx);
+        event(fx, FM_EVENT_FEEDBACK, "a", "a-0", "v1", T0)->n_outcomes = 1;
+        fx->ev->outcome[0] = (struct fm_outcome){0.9, 1};
+        assert_int_equal(apply(fx, NULL), 0);
+        v = fm_deployment_find_version(fm_fleet_find_deployment(fx->fleet, "a"), "v1");
+        assert_int_equal(v->outcomes_total, 1);
+        assert_int_equal(fm_version_outcomes(v, T0, out, 8), 0);
+}
+
 struct collected {
         struct fm_transition t[16];
         int n;
@@ -576,6 +617,7 @@ int main(void) {
                                                 teardown),
                 cmocka_unit_test_setup_teardown(test_health_order, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_feedback, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_outcome_ring, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_breaker_through_tick, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_force, setup, teardown),
                 cmocka_unit_test(test_config_validate),
