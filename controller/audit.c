@@ -75,7 +75,45 @@ int fm_audit_transition(struct fm_buf *b, const struct fm_transition *t) {
         return emit(b, o);
 }
 
-int fm_audit_intent(struct fm_buf *b, const struct fm_intent *it, const char *outcome) {
+static json_object *args_object(const struct fm_intent *it, const struct fm_plan *plan) {
+        json_object *a = json_object_new_object();
+        if (!a)
+                return NULL;
+        switch (it->action) {
+        case FM_ACTION_SCALE:
+                add_int(a, "from", it->arg.scale.from);
+                add_int(a, "to", it->arg.scale.to);
+                break;
+        case FM_ACTION_SET_WEIGHTS: {
+                json_object *w = json_object_new_object();
+                uint32_t first = it->arg.weights.first, n = it->arg.weights.n;
+                for (uint32_t k = 0; w && plan && k < n && first + k < plan->n_weights; k++)
+                        add_int(w, plan->weight[first + k].target, plan->weight[first + k].weight);
+                json_object_object_add(a, "weights", w);
+                break;
+        }
+        case FM_ACTION_ROLLBACK:
+                add_str(a, "from", it->arg.rollback.from);
+                add_str(a, "to", it->arg.rollback.to);
+                break;
+        case FM_ACTION_SET_THRESHOLD:
+                add_str(a, "version", it->arg.threshold.version);
+                add_double(a, "from", it->arg.threshold.from);
+                add_double(a, "to", it->arg.threshold.to);
+                break;
+        case FM_ACTION_ALERT:
+                add_str(a, "severity", fm_severity_name(it->arg.alert.severity));
+                add_str(a, "summary", it->arg.alert.summary);
+                break;
+        case FM_ACTION_RESTART:
+        default:
+                break;
+        }
+        return a;
+}
+
+int fm_audit_intent(struct fm_buf *b, const struct fm_intent *it, const struct fm_plan *plan,
+                    const char *outcome) {
         json_object *o = json_object_new_object();
         if (!o)
                 return -ENOMEM;
@@ -87,7 +125,9 @@ int fm_audit_intent(struct fm_buf *b, const struct fm_intent *it, const char *ou
         add_str(o, "deployment", it->deployment);
         add_str(o, "instance", it->instance);
         add_str(o, "key", it->key);
+        add_str(o, "verdict", fm_verdict_name(it->verdict));
         add_str(o, "outcome", outcome);
+        json_object_object_add(o, "args", args_object(it, plan));
         json_object_object_add(o, "evidence", evidence_object(&it->evidence));
         return emit(b, o);
 }

@@ -24,8 +24,14 @@
 
 int fm_audit_transition(struct fm_buf *b, const struct fm_transition *t);
 
-/* outcome: "dry_run", later the actuator's observed result. */
-int fm_audit_intent(struct fm_buf *b, const struct fm_intent *it, const char *outcome);
+/*
+ * An intent with its governor verdict, its arguments ("args": replicas,
+ * weights, versions, threshold or alert text; weights are read from plan)
+ * and outcome: "dry_run" or "blocked" here, later the actuator's observed
+ * result.
+ */
+int fm_audit_intent(struct fm_buf *b, const struct fm_intent *it, const struct fm_plan *plan,
+                    const char *outcome);
 
 /* {"online":..,"dry_run":..,"ts":..,"deployments":N,"instances":N,"breakers_open":N} */
 int fm_audit_state(struct fm_buf *b, const struct fm_fleet *f, bool online, bool dry_run,

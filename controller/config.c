@@ -1027,7 +1027,7 @@ static void parse_field(struct ctx *c, const struct field *f, const char *key, j
                 if (!get_number(c, key, v, f, &d))
                         return;
                 fm_ms ms = (fm_ms)llround(d * FM_MS_PER_S);
-                if (ms < 1) {
+                if (ms < 1 && (f->min_open || f->min > 0)) {
                         key_error(c, key, "must be at least 0.001 (1 ms) (got %g)", d);
                         return;
                 }
@@ -1276,6 +1276,11 @@ static bool check_listen(struct ctx *c, const char *key, const char *s)
         {.name = n, .type = F_DURATION, AT(m), .min = lo, .max = hi, .min_open = true}
 #define NUMBER(n, m, lo, hi) \
         {.name = n, .type = F_NUMBER, AT(m), .min = lo, .max = hi, .min_open = true}
+#define DURATION0(n, m, hi) \
+        {.name = n, .type = F_DURATION, AT(m), .min = 0, .max = hi, .min_open = false}
+#define NUMBER0(n, m, lo, hi) \
+        {.name = n, .type = F_NUMBER, AT(m), .min = lo, .max = hi, .min_open = false}
+#define BOOL(n, m) {.name = n, .type = F_BOOL, AT(m)}
 #define COUNT(n, m, lo, hi) {.name = n, .type = F_INT, AT(m), .min = lo, .max = hi}
 #define STRING(n, m, fn) {.name = n, .type = F_STRING, AT(m), .check = fn}
 #define CUSTOM(n, fn) {.name = n, .type = F_CUSTOM, .custom = fn}
@@ -1352,6 +1357,199 @@ static const struct field breaker_fields[] = {
         {0},
 };
 
+static void check_dry_run_policies(struct ctx *c, const char *key, json_object *v)
+{
+        struct fm_governor_config *g = &c->cfg.governor;
+        if (!json_object_is_type(v, json_type_array)) {
+                type_error(c, key, "a list of policy names", v);
+                return;
+        }
+        size_t n = json_object_array_length(v);
+        if (n > FM_GOVERNOR_MAX_DRY_RUN) {
+                key_error(c, key, "at most %d policies", FM_GOVERNOR_MAX_DRY_RUN);
+                return;
+        }
+        static const char *const known[] = {"breaker", "traffic", "canary", "autoscale",
+                                            "autotune", FM_GOVERNOR_POLICY};
+        for (size_t k = 0; k < n; k++) {
+                json_object *e = json_object_array_get_idx(v, k);
+                const char *s = json_object_is_type(e, json_type_string)
+                                        ? json_object_get_string(e)
+                                        : NULL;
+                size_t j = 0;
+                while (s && j < ARRAY_SIZE(known) && strcmp(s, known[j]) != 0)
+                        j++;
+                if (!s || j == ARRAY_SIZE(known)) {
+                        key_error(c, key,
+                                  "expected names among breaker, traffic, canary, autoscale, "
+                                  "autotune, governor");
+                        return;
+                }
+        }
+        g->n_dry_run_policies = (uint32_t)n;
+        for (size_t k = 0; k < n; k++)
+                snprintf(g->dry_run_policy[k], sizeof(g->dry_run_policy[k]), "%s",
+                         json_object_get_string(json_object_array_get_idx(v, k)));
+}
+
+static void check_canary_steps(struct ctx *c, const char *key, json_object *v)
+{
+        struct fm_canary_config *cc = &c->cfg.policies.canary;
+        if (!json_object_is_type(v, json_type_array)) {
+                type_error(c, key, "a list of percentages", v);
+                return;
+        }
+        size_t n = json_object_array_length(v);
+        uint32_t steps[FM_CANARY_STEPS_MAX];
+        if (n < 1 || n > FM_CANARY_STEPS_MAX) {
+                key_error(c, key, "expected 1 to %d steps", FM_CANARY_STEPS_MAX);
+                return;
+        }
+        for (size_t k = 0; k < n; k++) {
+                json_object *e = json_object_array_get_idx(v, k);
+                int64_t x = json_object_is_type(e, json_type_int) ? json_object_get_int64(e) : -1;
+                if (x < 1 || x > 100 || (k > 0 && (uint32_t)x <= steps[k - 1])) {
+                        key_error(c, key,
+                                  "expected strictly ascending whole percentages 1..100 "
+                                  "ending at 100");
+                        return;
+                }
+                steps[k] = (uint32_t)x;
+        }
+        if (steps[n - 1] != 100) {
+                key_error(c, key, "the last step must be 100");
+                return;
+        }
+        memcpy(cc->steps, steps, n * sizeof(steps[0]));
+        cc->n_steps = (uint32_t)n;
+}
+
+static void check_objective(struct ctx *c, const char *key, json_object *v)
+{
+        const char *s;
+        if (!get_string(c, key, v, 0, &s))
+                return;
+        for (int k = 0; k < _FM_TUNE_OBJECTIVE_MAX; k++)
+                if (strcmp(s, fm_tune_objective_name((enum fm_tune_objective)k)) == 0) {
+                        c->cfg.policies.tune.objective.kind = (enum fm_tune_objective)k;
+                        return;
+                }
+        key_error(c, key, "expected f1, precision_at_recall or cost");
+}
+
+static const struct field cooldown_fields[] = {
+        DURATION0("restart_s", governor.cooldown[FM_ACTION_RESTART], 30 * 86400),
+        DURATION0("scale_s", governor.cooldown[FM_ACTION_SCALE], 30 * 86400),
+        DURATION0("set_weights_s", governor.cooldown[FM_ACTION_SET_WEIGHTS], 30 * 86400),
+        DURATION0("rollback_s", governor.cooldown[FM_ACTION_ROLLBACK], 30 * 86400),
+        DURATION0("set_threshold_s", governor.cooldown[FM_ACTION_SET_THRESHOLD], 30 * 86400),
+        {0},
+};
+
+static const struct field governor_fields[] = {
+        BOOL("paused", governor.paused),
+        CUSTOM("dry_run_policies", check_dry_run_policies),
+        SECTION("cooldown", cooldown_fields),
+        COUNT("rate_per_min", governor.rate_per_min, 1, FM_GOVERNOR_RATE_LIMIT),
+        COUNT("rate_burst", governor.rate_burst, 1, FM_GOVERNOR_RATE_LIMIT),
+        COUNT("alert_rate_per_min", governor.alert_rate_per_min, 1, FM_GOVERNOR_RATE_LIMIT),
+        COUNT("alert_burst", governor.alert_burst, 1, FM_GOVERNOR_RATE_LIMIT),
+        NUMBER0("capacity_floor", governor.capacity_floor, 0, 1),
+        COUNT("capacity_min_instances", governor.capacity_min_instances, 1, UINT32_MAX),
+        DURATION0("restart_settle_s", governor.restart_settle, 30 * 86400),
+        COUNT("restart_budget", governor.restart_budget, 1, FM_GOVERNOR_RESTART_BUDGET_MAX),
+        DURATION("restart_span_s", governor.restart_span, 0, 30 * 86400),
+        NUMBER0("freeze_share", governor.freeze_share, 0, 1),
+        DURATION("freeze_span_s", governor.freeze_span, 0, 30 * 86400),
+        COUNT("freeze_min_silent", governor.freeze_min_silent, 1, UINT32_MAX),
+        {0},
+};
+
+static const struct field scale_step_up_fields[] = {
+        COUNT("percent", policies.autoscale.up.percent, 0, 100000),
+        COUNT("pods", policies.autoscale.up.pods, 0, FM_AUTOSCALE_REPLICAS_MAX),
+        DURATION("period_s", policies.autoscale.up.period, 0, 86400),
+        {0},
+};
+
+static const struct field scale_step_down_fields[] = {
+        COUNT("percent", policies.autoscale.down.percent, 0, 100),
+        COUNT("pods", policies.autoscale.down.pods, 0, FM_AUTOSCALE_REPLICAS_MAX),
+        DURATION("period_s", policies.autoscale.down.period, 0, 86400),
+        {0},
+};
+
+static const struct field scale_target_fields[] = {
+        NUMBER0("gpu_util", policies.autoscale.metric[FM_AUTOSCALE_GPU_UTIL].target, 0, 1),
+        NUMBER0("queue_depth", policies.autoscale.metric[FM_AUTOSCALE_QUEUE_DEPTH].target, 0,
+                1e9),
+        NUMBER0("in_flight", policies.autoscale.metric[FM_AUTOSCALE_IN_FLIGHT].target, 0, 1e9),
+        NUMBER0("latency_ms", policies.autoscale.metric[FM_AUTOSCALE_LATENCY].target, 0, 3.6e6),
+        {0},
+};
+
+static const struct field autoscale_fields[] = {
+        BOOL("enabled", policies.autoscale_enabled),
+        COUNT("min_replicas", policies.autoscale.min_replicas, 1, FM_AUTOSCALE_REPLICAS_MAX),
+        COUNT("max_replicas", policies.autoscale.max_replicas, 1, FM_AUTOSCALE_REPLICAS_MAX),
+        SECTION("targets", scale_target_fields),
+        NUMBER0("tolerance", policies.autoscale.tolerance, 0, 0.99),
+        DURATION0("scale_up_window_s", policies.autoscale.up_window, 86400),
+        DURATION0("scale_down_window_s", policies.autoscale.down_window, 86400),
+        SECTION("scale_up", scale_step_up_fields),
+        SECTION("scale_down", scale_step_down_fields),
+        NUMBER0("cost_per_instance_hour", policies.autoscale.cost_per_instance_hour, 0, 1e9),
+        NUMBER0("budget_per_hour", policies.autoscale.budget_per_hour, 0, 1e12),
+        DURATION0("cold_start_s", policies.autoscale.cold_start, 86400),
+        BOOL("predictive", policies.autoscale.predictive),
+        NUMBER("holt_alpha", policies.autoscale.holt_alpha, 0, 1),
+        NUMBER("holt_beta", policies.autoscale.holt_beta, 0, 1),
+        {0},
+};
+
+static const struct field traffic_fields[] = {
+        BOOL("enabled", policies.traffic_enabled),
+        COUNT("max_ejection_percent", policies.traffic.max_ejection_percent, 0, 100),
+        NUMBER0("healthy_floor", policies.traffic.healthy_floor, 0, 1),
+        COUNT("probe_percent", policies.traffic.probe_percent, 1, 100),
+        {0},
+};
+
+static const struct field canary_fields[] = {
+        BOOL("enabled", policies.canary_enabled),
+        CUSTOM("steps", check_canary_steps),
+        DURATION("interval_s", policies.canary.interval, 0, 86400),
+        COUNT("min_requests", policies.canary.min_requests, 1, UINT32_MAX),
+        NUMBER0("error_margin", policies.canary.error_margin, 0, 100),
+        NUMBER("confidence", policies.canary.confidence, 0.5, 0.999999),
+        NUMBER0("max_p99_ratio", policies.canary.max_p99_ratio, 1, 1000),
+        {0},
+};
+
+static const struct field tune_grid_fields[] = {
+        NUMBER0("lo", policies.tune.grid.lo, 0, 1),
+        NUMBER0("hi", policies.tune.grid.hi, 0, 1),
+        NUMBER("step", policies.tune.grid.step, 0, 1),
+        {0},
+};
+
+static const struct field autotune_fields[] = {
+        BOOL("enabled", policies.autotune_enabled),
+        SECTION("grid", tune_grid_fields),
+        CUSTOM("objective", check_objective),
+        NUMBER0("min_recall", policies.tune.objective.min_recall, 0, 1),
+        NUMBER0("cost_false_positive", policies.tune.objective.c_fp, 0, 1e9),
+        NUMBER0("cost_false_negative", policies.tune.objective.c_fn, 0, 1e9),
+        COUNT("min_positives", policies.tune.min_positives, 1, UINT32_MAX),
+        COUNT("min_negatives", policies.tune.min_negatives, 1, UINT32_MAX),
+        NUMBER0("min_gain", policies.tune.min_gain, 0, 100),
+        NUMBER("max_step", policies.tune.max_step, 0, 1),
+        DURATION("window_s", policies.tune_window, 0, 30 * 86400),
+        DURATION0("cooldown_s", policies.tune_cooldown, 30 * 86400),
+        NUMBER0("initial_threshold", policies.initial_threshold, 0, 1),
+        {0},
+};
+
 static const struct field top_fields[] = {
         SECTION("mqtt", mqtt_fields),
         SECTION("http", http_fields),
@@ -1362,6 +1560,11 @@ static const struct field top_fields[] = {
         SECTION("decoder", decoder_fields),
         SECTION("fleet", fleet_fields),
         SECTION("breaker", breaker_fields),
+        SECTION("governor", governor_fields),
+        SECTION("autoscale", autoscale_fields),
+        SECTION("traffic", traffic_fields),
+        SECTION("canary", canary_fields),
+        SECTION("autotune", autotune_fields),
         {0},
 };
 
@@ -1388,6 +1591,62 @@ static void rule_error(struct ctx *c, const char *a, const char *b, const char *
 static double secs(fm_ms ms)
 {
         return (double)ms / FM_MS_PER_S;
+}
+
+/* A target of 0 turns a metric off: the YAML has no separate switch per metric. */
+static void autoscale_targets_to_switches(struct fm_autoscale_config *a)
+{
+        for (int k = 0; k < _FM_AUTOSCALE_METRIC_MAX; k++)
+                a->metric[k].enabled = a->metric[k].target > 0;
+}
+
+static void policy_checks(struct ctx *c)
+{
+        struct fm_policies_config *p = &c->cfg.policies;
+        const struct fm_autoscale_config *a = &p->autoscale;
+
+        autoscale_targets_to_switches(&p->autoscale);
+        if (!failed(c, "autoscale.min_replicas") && !failed(c, "autoscale.max_replicas") &&
+            a->min_replicas > a->max_replicas)
+                rule_error(c, "autoscale.min_replicas", "autoscale.max_replicas",
+                           "min_replicas (%" PRIu32 ") must not be greater than max_replicas (%" PRIu32
+                           ")",
+                           a->min_replicas, a->max_replicas);
+        if (p->autoscale_enabled) {
+                bool any = false;
+                for (int k = 0; k < _FM_AUTOSCALE_METRIC_MAX; k++)
+                        any |= a->metric[k].enabled;
+                if (!any)
+                        key_error(c, "autoscale.targets",
+                                  "autoscale is enabled but no target is set (a target of 0 "
+                                  "is off)");
+        }
+        if (!failed(c, "autotune.grid.lo") && !failed(c, "autotune.grid.hi") &&
+            p->tune.grid.lo > p->tune.grid.hi)
+                rule_error(c, "autotune.grid.lo", "autotune.grid.hi",
+                           "grid lo (%g) must not be greater than hi (%g)", p->tune.grid.lo,
+                           p->tune.grid.hi);
+        if (c->n_errors)
+                return;
+
+        /* the modules' own validations have the last word */
+        if (p->autoscale_enabled && fm_autoscale_config_validate(&p->autoscale) < 0)
+                key_error(c, "autoscale",
+                          "the settings do not fit together (see fleetmedic(8): a budget "
+                          "that cannot pay for min_replicas, predictive without cold_start_s, "
+                          "a step period of 0, ...)");
+        if (p->traffic_enabled && fm_traffic_config_validate(&p->traffic) < 0)
+                key_error(c, "traffic", "the settings do not fit together");
+        if (p->canary_enabled && fm_canary_config_validate(&p->canary) < 0)
+                key_error(c, "canary", "the settings do not fit together");
+        if (p->autotune_enabled && fm_tune_config_validate(&p->tune) < 0)
+                key_error(c, "autotune",
+                          "the settings do not fit together (the grid must have at most "
+                          "1001 points; min_recall applies to precision_at_recall)");
+        if (c->n_errors == 0 && fm_policies_config_validate(p) < 0)
+                key_error(c, "autotune", "window_s, cooldown_s or initial_threshold out of range");
+        if (fm_governor_config_validate(&c->cfg.governor) < 0)
+                key_error(c, "governor", "the settings do not fit together");
 }
 
 static void cross_checks(struct ctx *c)
@@ -1444,6 +1703,8 @@ static void cross_checks(struct ctx *c)
         /* The fleet's own check has the last word; the rules above should leave it nothing. */
         if (c->n_errors == 0 && fm_fleet_config_validate(fl) < 0)
                 key_error(c, "fleet", "rejected by the fleet's validation");
+
+        policy_checks(c);
 }
 
 /* ---- public ---------------------------------------------------------------------------------- */
@@ -1460,6 +1721,12 @@ void fm_config_default(struct fm_config *cfg)
         cfg->max_payload = FM_DECODER_DEFAULT_MAX_PAYLOAD;
         cfg->max_skew = FM_DECODER_DEFAULT_MAX_SKEW_MS;
         fm_fleet_config_default(&cfg->fleet);
+        fm_governor_config_default(&cfg->governor);
+        fm_policies_config_default(&cfg->policies);
+        /* in the file a target of 0 means off; keep the defaults saying the same */
+        for (int k = 0; k < _FM_AUTOSCALE_METRIC_MAX; k++)
+                if (!cfg->policies.autoscale.metric[k].enabled)
+                        cfg->policies.autoscale.metric[k].target = 0;
 }
 
 void fm_config_decoder(const struct fm_config *cfg, struct fm_decoder_config *ret)

@@ -87,6 +87,8 @@
 
 #include "event.h"
 #include "fleet.h"
+#include "governor.h"
+#include "policies.h"
 #include "mqtt.h"
 #include "util.h"
 
@@ -100,6 +102,8 @@ struct fm_config {
         size_t max_payload;
         fm_ms max_skew;
         struct fm_fleet_config fleet; /* includes the breaker */
+        struct fm_governor_config governor;
+        struct fm_policies_config policies;
 };
 
 /* The embedded defaults. */

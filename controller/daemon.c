@@ -19,11 +19,13 @@
 #include "config.h"
 #include "event.h"
 #include "fleet.h"
+#include "governor.h"
 #include "http.h"
 #include "intent.h"
 #include "log.h"
 #include "metrics.h"
 #include "mqtt.h"
+#include "policies.h"
 #include "policy.h"
 #include "reconcile.h"
 
@@ -35,20 +37,12 @@
 #define WARN_BURST 10
 #define WARN_INTERVAL_MS (10 * FM_MS_PER_S)
 
-enum outcome {
-        OUTCOME_DRY_RUN,
-        _OUTCOME_MAX,
+/* Every name an intent's policy can have: the label set of fleetmedic_actions_total. */
+static const char *const policy_names[] = {
+        "breaker", "traffic", "canary", "autoscale", "autotune", FM_GOVERNOR_POLICY,
 };
-
-static const char *const outcome_names[_OUTCOME_MAX] = {
-        [OUTCOME_DRY_RUN] = "dry_run",
-};
-
-/* The policies, in evaluation order. */
-static const struct fm_policy_ops *const policy_ops[] = {
-        &fm_policy_breaker,
-};
-#define N_POLICIES ARRAY_SIZE(policy_ops)
+#define N_POLICY_NAMES ARRAY_SIZE(policy_names)
+#define MAX_POLICIES 8
 
 /* Upper bounds of fleetmedic_decode_seconds. */
 static const double decode_bounds[] = {1e-6, 2.5e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4,
@@ -63,7 +57,10 @@ struct daemon {
         struct fm_fleet *fleet;
         struct fm_event *ev;
         struct fm_plan plan;
-        struct fm_policy policies[N_POLICIES];
+        struct fm_policies *policy_set;
+        struct fm_policy policies[MAX_POLICIES];
+        size_t n_policies;
+        struct fm_governor *governor;
         struct fm_mqtt *mqtt;
         struct fm_http *http;
         sd_event_source *tick, *watchdog;
@@ -77,7 +74,7 @@ struct daemon {
         /* metrics */
         uint64_t received[_FM_EVENT_KIND_MAX];
         uint64_t rejected[_FM_REJECT_MAX]; /* by the decoder; the fleet counts its own */
-        uint64_t actions[N_POLICIES][_OUTCOME_MAX];
+        uint64_t actions[N_POLICY_NAMES][_FM_VERDICT_MAX]; /* by policy and verdict */
         uint64_t transitions;
         uint64_t plan_overflows;
         uint64_t reloads, reload_failures;
@@ -106,6 +103,8 @@ static double monotonic_s(void) {
 }
 
 /* ---- configuration ------------------------------------------------------------------------- */
+
+static void force_dry_run(struct fm_config *cfg);
 
 /* The file (or the defaults) with the command line on top. Errors are logged. */
 static int load_config(const struct fm_daemon_options *opt, struct fm_config *ret) {
@@ -248,19 +247,19 @@ static void handle_plan(struct daemon *d) {
         for (uint32_t k = 0; k < d->plan.n_intents; k++) {
                 const struct fm_intent *it = &d->plan.intent[k];
                 size_t p = 0;
-                while (p < N_POLICIES && strcmp(policy_ops[p]->name, it->policy) != 0)
+                while (p < N_POLICY_NAMES && strcmp(policy_names[p], it->policy) != 0)
                         p++;
-                /* no actuator is wired in yet: every action is recorded, none executed */
-                enum outcome o = OUTCOME_DRY_RUN;
-                if (p < N_POLICIES)
-                        d->actions[p][o]++;
+                if (p < N_POLICY_NAMES && (unsigned)it->verdict < _FM_VERDICT_MAX)
+                        d->actions[p][it->verdict]++;
+                /* no actuator is wired in yet: the governor runs in dry-run, nothing executes */
+                const char *outcome = it->verdict == FM_VERDICT_DRY_RUN ? "dry_run" : "blocked";
                 fm_buf_reset(b);
-                if (fm_audit_intent(b, it, outcome_names[o]) < 0)
+                if (fm_audit_intent(b, it, &d->plan, outcome) < 0)
                         continue;
                 fm_log_full(LOG_WARNING, it->deployment, it->instance[0] ? it->instance : NULL,
                             it->policy, "%s %s%s%s (%s): %s", fm_action_name(it->action),
                             it->deployment, it->instance[0] ? "/" : "", it->instance,
-                            outcome_names[o], b->data);
+                            fm_verdict_name(it->verdict), b->data);
                 publish_decision(d, it->deployment, b->data);
         }
         if (d->plan.dropped_intents || d->plan.dropped_transitions) {
@@ -430,10 +429,11 @@ static int render_metrics(struct daemon *d, struct fm_buf *b) {
         TRY(fm_prom_sample(b, "fleetmedic_breaker_transitions_total", 0, NULL, NULL,
                            (double)d->transitions));
         TRY(fm_prom_family(b, "fleetmedic_actions_total", "counter",
-                           "Actions the policies asked for, by policy and outcome."));
-        for (size_t p = 0; p < N_POLICIES; p++)
-                for (int o = 0; o < _OUTCOME_MAX; o++) {
-                        const char *v[] = {policy_ops[p]->name, outcome_names[o]};
+                           "Actions the policies asked for, by policy and the governor's "
+                           "verdict (outcome)."));
+        for (size_t p = 0; p < N_POLICY_NAMES; p++)
+                for (int o = FM_VERDICT_APPROVED; o < _FM_VERDICT_MAX; o++) {
+                        const char *v[] = {policy_names[p], fm_verdict_name((enum fm_verdict)o)};
                         TRY(fm_prom_sample(b, "fleetmedic_actions_total", 2, action_keys, v,
                                            (double)d->actions[p][o]));
                 }
@@ -535,9 +535,12 @@ static int on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
         fm_ms now = realtime_ms(d);
         (void)usec;
 
-        int r = fm_reconcile(d->fleet, d->policies, N_POLICIES, now, &d->plan);
+        int r = fm_reconcile(d->fleet, d->policies, d->n_policies, now, &d->plan);
         if (r < 0 && r != -ENOBUFS)
                 log_error("a policy failed: %s", strerror(-r));
+        r = fm_governor_review(d->governor, d->fleet, &d->plan, now);
+        if (r < 0)
+                log_error("governor review: %s", strerror(-r));
         handle_plan(d);
         if (now - d->last_state_publish >= STATE_PUBLISH_INTERVAL_MS) {
                 publish_state(d, now, true);
@@ -601,6 +604,15 @@ static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void
                 goto done;
         }
 
+        force_dry_run(&cfg);
+        if (fm_policies_reconfigure(d->policy_set, &cfg.policies) < 0 ||
+            fm_governor_set_config(d->governor, &cfg.governor) < 0) {
+                d->reload_failures++;
+                log_error("reload refused: policy or governor settings rejected");
+                goto done;
+        }
+        d->n_policies = fm_policies_list(d->policy_set, d->policies, MAX_POLICIES);
+
         struct fm_decoder_config dcfg;
         struct fm_decoder *dec;
         fm_config_decoder(&cfg, &dcfg);
@@ -639,6 +651,11 @@ done:
 
 /* ---- lifecycle ----------------------------------------------------------------------------- */
 
+/* No actuator is wired in yet: the governor decides, nothing is executed. */
+static void force_dry_run(struct fm_config *cfg) {
+        cfg->governor.dry_run = true;
+}
+
 static void daemon_done(struct daemon *d) {
         d->mqtt = fm_mqtt_free(d->mqtt);
         d->http = fm_http_free(d->http);
@@ -646,6 +663,8 @@ static void daemon_done(struct daemon *d) {
         sd_event_source_unref(d->watchdog);
         sd_event_unref(d->event);
         fm_plan_done(&d->plan);
+        fm_governor_free(d->governor);
+        fm_policies_free(d->policy_set);
         fm_fleet_free(d->fleet);
         fm_decoder_free(d->decoder);
         free(d->ev);
@@ -665,7 +684,9 @@ static int daemon_start(struct daemon *d) {
                 return r;
         }
         if (getrandom(d->cfg.fleet.hash_key, sizeof(d->cfg.fleet.hash_key), 0) !=
-            (ssize_t)sizeof(d->cfg.fleet.hash_key))
+                    (ssize_t)sizeof(d->cfg.fleet.hash_key) ||
+            getrandom(d->cfg.governor.hash_key, sizeof(d->cfg.governor.hash_key), 0) !=
+                    (ssize_t)sizeof(d->cfg.governor.hash_key))
                 log_warning("getrandom failed; name maps use the default hash key");
 
         fm_config_decoder(&d->cfg, &dcfg);
@@ -676,8 +697,11 @@ static int daemon_start(struct daemon *d) {
             (r = fm_fleet_new(&d->cfg.fleet, &d->fleet)) < 0 ||
             (r = fm_plan_init(&d->plan, FM_PLAN_DEFAULT_INTENTS, FM_PLAN_DEFAULT_TRANSITIONS)) < 0)
                 return r;
-        for (size_t p = 0; p < N_POLICIES; p++)
-                d->policies[p] = (struct fm_policy){.ops = policy_ops[p]};
+        force_dry_run(&d->cfg);
+        if ((r = fm_policies_new(&d->cfg.policies, &d->policy_set)) < 0 ||
+            (r = fm_governor_new(&d->cfg.governor, &d->governor)) < 0)
+                return r;
+        d->n_policies = fm_policies_list(d->policy_set, d->policies, MAX_POLICIES);
         (void)fm_metric_hist_init(&d->decode_seconds, decode_bounds, ARRAY_SIZE(decode_bounds));
         d->warn = (struct fm_ratelimit){.interval = WARN_INTERVAL_MS, .burst = WARN_BURST};
 

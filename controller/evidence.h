@@ -10,7 +10,7 @@
 
 #include <stdint.h>
 
-#define FM_EVIDENCE_MAX 16
+#define FM_EVIDENCE_MAX 24
 
 struct fm_evidence_item {
         const char *key; /* static storage */

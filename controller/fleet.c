@@ -433,12 +433,18 @@ size_t fm_version_outcomes(const struct fm_version *v, fm_ms since, struct fm_ou
 
         if (!r->rec)
                 return 0;
+        /* Records are in time order, so those from `since` on are a suffix of the ring. */
         fm_ms since_age = since - v->first_seen;
-        for (uint32_t k = 0; k < r->n && n < max; k++) {
-                /* oldest first */
+        uint32_t first = 0;
+        while (first < r->n &&
+               (fm_ms)r->rec[(r->head + r->cap - r->n + first) % r->cap].age_s * FM_MS_PER_S <
+                       since_age)
+                first++;
+        /* when out is too small, keep the newest */
+        if (r->n - first > max)
+                first = r->n - (uint32_t)max;
+        for (uint32_t k = first; k < r->n; k++) {
                 const struct fm_outcome_rec *e = &r->rec[(r->head + r->cap - r->n + k) % r->cap];
-                if ((fm_ms)e->age_s * FM_MS_PER_S < since_age)
-                        continue;
                 out[n++] = (struct fm_outcome){.score = e->score, .label = e->label};
         }
         return n;

@@ -199,8 +199,10 @@ int fm_fleet_tick(struct fm_fleet *f, fm_ms now,
                   int (*emit)(void *userdata, const struct fm_transition *t), void *userdata);
 
 /*
- * Copies the outcomes of v from since (ms, epoch) on into out (at most
- * max, newest last) and returns how many. Scores become doubles.
+ * Copies the outcomes of v from since (ms, epoch) on into out, oldest
+ * first, and returns how many. When more than max qualify, the newest max
+ * are copied. Scores become doubles. Assumes feedback arrives in time
+ * order (a late batch is kept where it arrived).
  */
 size_t fm_version_outcomes(const struct fm_version *v, fm_ms since, struct fm_outcome *out,
                            size_t max);

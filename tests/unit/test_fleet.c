@@ -470,8 +470,10 @@ static void test_outcome_ring(void **state) {
         assert_true(fabs(out[3].score - 0.625) < 1e-6 && out[3].label == 1);
         /* only round 1 is at or after T0 + 10 s */
         assert_int_equal(fm_version_outcomes(v, T0 + S(10), out, 8), 3);
-        /* max bounds the copy */
+        /* max bounds the copy, keeping the newest */
         assert_int_equal(fm_version_outcomes(v, T0, out, 2), 2);
+        assert_true(fabs(out[0].score - 0.375) < 1e-6);
+        assert_true(fabs(out[1].score - 0.625) < 1e-6);
 
         /* with 0 kept, only the totals count */
         fx->cfg.outcomes_per_version = 0;
