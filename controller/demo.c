@@ -8,6 +8,7 @@
 #include "event.h"
 #include "fleet.h"
 #include "format.h"
+#include "governor.h"
 #include "intent.h"
 #include "reconcile.h"
 
@@ -46,6 +47,7 @@ struct demo {
         struct fm_fleet *fleet;
         struct fm_event *ev;
         struct fm_plan plan;
+        struct fm_governor *governor;
         uint64_t rng;
         uint64_t seq[ARRAY_SIZE(demo_fleet)];
         fm_ms origin;
@@ -143,6 +145,8 @@ static void publish_broken(struct demo *d, int64_t rel, int64_t t_s, fm_ms now) 
 
 static int tick(struct demo *d, fm_ms now, const struct fm_policy *policies, size_t n) {
         int r = fm_reconcile(d->fleet, policies, n, now, &d->plan);
+        if (r >= 0)
+                r = fm_governor_review(d->governor, d->fleet, &d->plan, now);
         for (uint32_t k = 0; k < d->plan.n_transitions; k++)
                 fm_print_transition(d->out, &d->plan.transition[k], d->origin);
         for (uint32_t k = 0; k < d->plan.n_intents; k++) {
@@ -197,6 +201,12 @@ int fm_demo_run(FILE *out) {
         r = fm_plan_init(&d.plan, FM_PLAN_DEFAULT_INTENTS, FM_PLAN_DEFAULT_TRANSITIONS);
         if (r < 0)
                 goto done;
+        struct fm_governor_config gcfg;
+        fm_governor_config_default(&gcfg);
+        gcfg.dry_run = true; /* the demo decides and records; nothing is executed */
+        r = fm_governor_new(&gcfg, &d.governor);
+        if (r < 0)
+                goto done;
 
         fprintf(out, "fleetmedic demo: %zu instances in 2 deployments, %d simulated seconds\n",
                 ARRAY_SIZE(demo_fleet), DEMO_DURATION_S);
@@ -227,6 +237,7 @@ int fm_demo_run(FILE *out) {
         r = 0;
 done:
         fm_plan_done(&d.plan);
+        fm_governor_free(d.governor);
         fm_fleet_free(d.fleet);
         fm_decoder_free(d.dec);
         free(d.ev);

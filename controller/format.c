@@ -35,7 +35,11 @@ void fm_print_transition(FILE *out, const struct fm_transition *t, fm_ms origin)
 
 void fm_print_intent(FILE *out, const struct fm_intent *it, fm_ms origin) {
         print_time(out, it->at, origin);
-        fprintf(out, " intent %s %s%s%s policy=%s reason=%s key=%s\n", fm_action_name(it->action),
-                it->deployment, it->instance[0] ? "/" : "", it->instance, it->policy,
-                it->reason ? it->reason : "-", it->key);
+        fprintf(out, " intent %s %s%s%s policy=%s reason=%s verdict=%s key=%s\n",
+                fm_action_name(it->action), it->deployment, it->instance[0] ? "/" : "",
+                it->instance, it->policy, it->reason ? it->reason : "-",
+                fm_verdict_name(it->verdict), it->key);
+        if (it->action == FM_ACTION_ALERT)
+                fprintf(out, "    alert (%s): %s\n", fm_severity_name(it->arg.alert.severity),
+                        it->arg.alert.summary);
 }
