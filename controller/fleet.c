@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #include "fleet.h"
 
+#include "detect.h"
+
 #include <errno.h>
 #include <math.h>
 #include <string.h>
@@ -234,6 +236,8 @@ static struct fm_version *version_create(struct fm_fleet *f, struct fm_deploymen
         v->first_seen = v->last_seen = now;
         (void)fm_window_init(&v->window, f->cfg.breaker.window / f->cfg.breaker.window_slots,
                              f->cfg.breaker.window_slots);
+        (void)fm_window_init(&v->burn_fine, FM_BURN_FINE_SLOT_MS, 60);
+        (void)fm_window_init(&v->burn_coarse, FM_BURN_COARSE_SLOT_MS, 60);
         fm_sketch_reset(&v->latency_total);
         (void)fm_sketch_ring_init(&v->latency_recent,
                                   f->cfg.latency_window / f->cfg.latency_slots,
@@ -361,6 +365,8 @@ static void apply_kpi(struct fm_fleet *f, struct fm_instance *i, const struct fm
                 if (fm_window_add(&i->window, ev->ts, c) < 0)
                         f->stats.window_late++;
                 (void)fm_window_add(&v->window, ev->ts, c);
+                (void)fm_window_add(&v->burn_fine, ev->ts, c);
+                (void)fm_window_add(&v->burn_coarse, ev->ts, c);
                 i->requests_total += req;
                 i->errors_total += err;
                 v->requests_total += req;
@@ -387,6 +393,16 @@ static void apply_kpi(struct fm_fleet *f, struct fm_instance *i, const struct fm
         for (size_t g = 0; g < _FM_GAUGE_MAX; g++)
                 if (ev->fields & FM_F_GAUGE(g))
                         fm_ewma_update(&i->gauge[g], ev->gauge[g], ev->ts, f->cfg.gauge_tau);
+
+        if (ev->fields & FM_F_SCORE_HIST) {
+                double bins[FM_SCORE_BINS];
+                const struct fm_hist *h = &ev->score_hist;
+                if (fm_psi_rebin(h->bound, h->n, h->count, 0.0, 1.0, FM_SCORE_BINS, bins) == 0) {
+                        for (size_t k = 0; k < FM_SCORE_BINS; k++)
+                                v->score_bins[k] += bins[k];
+                        v->score_events++;
+                }
+        }
 }
 
 static void apply_health(struct fm_instance *i, const struct fm_event *ev) {

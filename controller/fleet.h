@@ -73,6 +73,12 @@ struct fm_outcome_ring {
         uint32_t cap, head, n;      /* head: next slot written */
 };
 
+/* Score histograms are kept on this many equal bins over [0, 1], for PSI. */
+#define FM_SCORE_BINS 10
+/* Burn-rate windows of a version: 60 slots each. */
+#define FM_BURN_FINE_SLOT_MS (60 * FM_MS_PER_S)       /* 1 min: the last hour */
+#define FM_BURN_COARSE_SLOT_MS (6 * 60 * FM_MS_PER_S) /* 6 min: the last six hours */
+
 struct fm_version {
         char name[FM_VERSION_MAX + 1]; /* "" for instances that never named one */
         struct fm_deployment *deployment;
@@ -84,6 +90,10 @@ struct fm_version {
         uint64_t outcomes_total, positives_total;
         struct fm_outcome_ring outcomes;   /* recent outcomes, for accuracy and threshold tuning */
         struct fm_window window;           /* counters over the breaker window */
+        struct fm_window burn_fine;        /* requests/errors/slow, 1-min slots over 1 h */
+        struct fm_window burn_coarse;      /* the same, 6-min slots over 6 h */
+        double score_bins[FM_SCORE_BINS];  /* score_hist since first seen, rebinned */
+        uint64_t score_events;             /* kpi events that carried a score_hist */
         struct fm_sketch latency_total;    /* since the version was first seen */
         struct fm_sketch_ring latency_recent;
 };

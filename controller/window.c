@@ -110,3 +110,21 @@ void fm_window_sums(struct fm_window *w, fm_ms now, uint64_t ret[_FM_CTR_MAX])
         for (size_t c = 0; c < _FM_CTR_MAX; c++)
                 ret[c] = w->sum[c];
 }
+
+void fm_window_recent(const struct fm_window *w, fm_ms now, uint32_t k, uint64_t ret[_FM_CTR_MAX])
+{
+        int64_t now_idx = fm_floordiv(now, w->width);
+
+        memset(ret, 0, _FM_CTR_MAX * sizeof(ret[0]));
+        if (k > w->nslots)
+                k = w->nslots;
+        for (uint32_t j = 0; j < k; j++) {
+                int64_t idx = now_idx - (int64_t)j;
+                /* newer than the head: not written yet; too old: rolled out or about to be */
+                if (idx > w->head || (uint64_t)w->head - (uint64_t)idx >= w->nslots)
+                        continue;
+                uint32_t p = ring_pos(w, idx);
+                for (size_t c = 0; c < _FM_CTR_MAX; c++)
+                        ret[c] += w->slot[p][c];
+        }
+}

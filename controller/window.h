@@ -73,6 +73,13 @@ int fm_window_add(struct fm_window *w, fm_ms t, const uint32_t v[_FM_CTR_MAX]);
  */
 void fm_window_sums(struct fm_window *w, fm_ms now, uint64_t ret[_FM_CTR_MAX]);
 
+/*
+ * Sums of the k newest slots as of now (the slot holding now and the k - 1
+ * before it), without rolling the window: a read for policies that hold
+ * the fleet read-only. k is capped at nslots. O(k).
+ */
+void fm_window_recent(const struct fm_window *w, fm_ms now, uint32_t k, uint64_t ret[_FM_CTR_MAX]);
+
 /* Length of the window in ms: width * nslots. */
 static inline fm_ms fm_window_length(const struct fm_window *w) {
         return w->width * (fm_ms)w->nslots;

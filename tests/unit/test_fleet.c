@@ -401,6 +401,42 @@ static void test_kpi_feeds_window_sketch_gauges(void **state) {
         assert_int_equal(sum[FM_CTR_REQUESTS], 105);
 }
 
+static void test_burn_windows_and_scores(void **state) {
+        struct fixture *fx = *state;
+        uint64_t r[_FM_CTR_MAX];
+
+        /* one kpi a minute for ten minutes, 100 requests, the last three with 10 errors */
+        for (int m = 0; m < 10; m++) {
+                struct fm_event *ev = kpi(fx, "a", "a-0", T0 + S(60 * m), 100, m >= 7 ? 10 : 0);
+                if (m == 0) {
+                        ev->fields |= FM_F_SCORE_HIST;
+                        ev->score_hist.n = 1;
+                        ev->score_hist.bound[0] = 0.5;
+                        ev->score_hist.count[0] = 30; /* (.., 0.5]: spread over [0, 0.5] */
+                        ev->score_hist.count[1] = 10; /* (0.5, +Inf): spread over [0.5, 1] */
+                }
+                assert_int_equal(apply(fx, NULL), 0);
+        }
+        struct fm_version *v =
+                fm_deployment_find_version(fm_fleet_find_deployment(fx->fleet, "a"), "v1");
+        fm_ms now = T0 + S(60 * 9 + 30);
+        fm_window_recent(&v->burn_fine, now, 5, r); /* the last five minutes */
+        assert_int_equal(r[FM_CTR_REQUESTS], 500);
+        assert_int_equal(r[FM_CTR_ERRORS], 30);
+        fm_window_recent(&v->burn_fine, now, 60, r); /* the hour */
+        assert_int_equal(r[FM_CTR_REQUESTS], 1000);
+        fm_window_recent(&v->burn_coarse, now, 60, r);
+        assert_int_equal(r[FM_CTR_REQUESTS], 1000);
+
+        assert_int_equal(v->score_events, 1);
+        double total = 0;
+        for (int k = 0; k < FM_SCORE_BINS; k++)
+                total += v->score_bins[k];
+        assert_true(fabs(total - 40) < 1e-9);
+        assert_true(fabs(v->score_bins[0] - 6) < 1e-9); /* 30 over five bins */
+        assert_true(fabs(v->score_bins[9] - 2) < 1e-9); /* 10 over five bins */
+}
+
 static void test_health_order(void **state) {
         struct fixture *fx = *state;
 
@@ -618,6 +654,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_kpi_feeds_window_sketch_gauges, setup,
                                                 teardown),
                 cmocka_unit_test_setup_teardown(test_health_order, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_burn_windows_and_scores, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_feedback, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_outcome_ring, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_breaker_through_tick, setup, teardown),

@@ -660,11 +660,50 @@ static void test_random_vs_reference(void **state)
         }
 }
 
+/* fm_window_recent reads the newest k slots without rolling the window. */
+static void test_recent(void **state)
+{
+        struct fm_window w;
+        uint64_t r[_FM_CTR_MAX];
+        (void)state;
+
+        assert_int_equal(fm_window_init(&w, 1000, 6), 0);
+        for (int s = 0; s < 6; s++) {
+                const uint32_t v[_FM_CTR_MAX] = {(uint32_t)(s + 1), (uint32_t)s, 0};
+                assert_int_equal(fm_window_add(&w, s * 1000 + 500, v), 0);
+        }
+        /* slots 0..5 hold requests 1..6 */
+        fm_window_recent(&w, 5999, 1, r);
+        assert_int_equal(r[FM_CTR_REQUESTS], 6);
+        fm_window_recent(&w, 5999, 3, r);
+        assert_int_equal(r[FM_CTR_REQUESTS], 6 + 5 + 4);
+        assert_int_equal(r[FM_CTR_ERRORS], 5 + 4 + 3);
+        fm_window_recent(&w, 5999, 100, r); /* capped at nslots */
+        assert_int_equal(r[FM_CTR_REQUESTS], 21);
+        /* two seconds later, unrolled: slots 6 and 7 are empty, 2..5 remain in reach */
+        fm_window_recent(&w, 7000, 3, r);
+        assert_int_equal(r[FM_CTR_REQUESTS], 6);
+        fm_window_recent(&w, 7000, 6, r);
+        assert_int_equal(r[FM_CTR_REQUESTS], 6 + 5 + 4 + 3);
+        /* far past the window: nothing */
+        fm_window_recent(&w, 60000, 6, r);
+        assert_int_equal(r[FM_CTR_REQUESTS], 0);
+        /* the read changed nothing */
+        uint64_t sums[_FM_CTR_MAX];
+        fm_window_sums(&w, 5999, sums);
+        assert_int_equal(sums[FM_CTR_REQUESTS], 21);
+        /* an empty window */
+        fm_window_reset(&w);
+        fm_window_recent(&w, 5999, 6, r);
+        assert_int_equal(r[FM_CTR_REQUESTS], 0);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_init_errors),
                 cmocka_unit_test(test_reset),
+                cmocka_unit_test(test_recent),
                 cmocka_unit_test(test_bucket_edges),
                 cmocka_unit_test(test_single_slot),
                 cmocka_unit_test(test_negative_times),
