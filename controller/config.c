@@ -1465,6 +1465,11 @@ static const struct field governor_fields[] = {
         {0},
 };
 
+static const struct field alerting_fields[] = {
+        DURATION("resolve_after_s", alerting.resolve_after, 0, 30 * 86400),
+        {0},
+};
+
 static const struct field scale_step_up_fields[] = {
         COUNT("percent", policies.autoscale.up.percent, 0, 100000),
         COUNT("pods", policies.autoscale.up.pods, 0, FM_AUTOSCALE_REPLICAS_MAX),
@@ -1561,6 +1566,7 @@ static const struct field top_fields[] = {
         SECTION("fleet", fleet_fields),
         SECTION("breaker", breaker_fields),
         SECTION("governor", governor_fields),
+        SECTION("alerting", alerting_fields),
         SECTION("autoscale", autoscale_fields),
         SECTION("traffic", traffic_fields),
         SECTION("canary", canary_fields),
@@ -1722,6 +1728,7 @@ void fm_config_default(struct fm_config *cfg)
         cfg->max_skew = FM_DECODER_DEFAULT_MAX_SKEW_MS;
         fm_fleet_config_default(&cfg->fleet);
         fm_governor_config_default(&cfg->governor);
+        fm_alerting_config_default(&cfg->alerting);
         fm_policies_config_default(&cfg->policies);
         /* in the file a target of 0 means off; keep the defaults saying the same */
         for (int k = 0; k < _FM_AUTOSCALE_METRIC_MAX; k++)

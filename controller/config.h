@@ -86,6 +86,7 @@
 #include <stdio.h>
 
 #include "event.h"
+#include "alerting.h"
 #include "fleet.h"
 #include "governor.h"
 #include "policies.h"
@@ -103,6 +104,7 @@ struct fm_config {
         fm_ms max_skew;
         struct fm_fleet_config fleet; /* includes the breaker */
         struct fm_governor_config governor;
+        struct fm_alerting_config alerting;
         struct fm_policies_config policies;
 };
 

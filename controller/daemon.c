@@ -14,6 +14,7 @@
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-event.h>
 
+#include "alerting.h"
 #include "audit.h"
 #include "buf.h"
 #include "config.h"
@@ -39,7 +40,8 @@
 
 /* Every name an intent's policy can have: the label set of fleetmedic_actions_total. */
 static const char *const policy_names[] = {
-        "breaker", "traffic", "canary", "autoscale", "autotune", FM_GOVERNOR_POLICY,
+        "breaker", "traffic", "canary", "rollback", "autoscale", "autotune", FM_GOVERNOR_POLICY,
+        "alerting",
 };
 #define N_POLICY_NAMES ARRAY_SIZE(policy_names)
 #define MAX_POLICIES 8
@@ -61,6 +63,7 @@ struct daemon {
         struct fm_policy policies[MAX_POLICIES];
         size_t n_policies;
         struct fm_governor *governor;
+        struct fm_alerting *alerting;
         struct fm_mqtt *mqtt;
         struct fm_http *http;
         sd_event_source *tick, *watchdog;
@@ -541,6 +544,10 @@ static int on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
         r = fm_governor_review(d->governor, d->fleet, &d->plan, now);
         if (r < 0)
                 log_error("governor review: %s", strerror(-r));
+        /* alerts about this tick's verdicts, then the governor's word on those alerts */
+        if (fm_alerting_review(d->alerting, &d->plan, now) > 0 &&
+            (r = fm_governor_review(d->governor, d->fleet, &d->plan, now)) < 0)
+                log_error("governor review of alerts: %s", strerror(-r));
         handle_plan(d);
         if (now - d->last_state_publish >= STATE_PUBLISH_INTERVAL_MS) {
                 publish_state(d, now, true);
@@ -606,7 +613,8 @@ static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void
 
         force_dry_run(&cfg);
         if (fm_policies_reconfigure(d->policy_set, &cfg.policies) < 0 ||
-            fm_governor_set_config(d->governor, &cfg.governor) < 0) {
+            fm_governor_set_config(d->governor, &cfg.governor) < 0 ||
+            fm_alerting_set_config(d->alerting, &cfg.alerting) < 0) {
                 d->reload_failures++;
                 log_error("reload refused: policy or governor settings rejected");
                 goto done;
@@ -664,6 +672,7 @@ static void daemon_done(struct daemon *d) {
         sd_event_unref(d->event);
         fm_plan_done(&d->plan);
         fm_governor_free(d->governor);
+        fm_alerting_free(d->alerting);
         fm_policies_free(d->policy_set);
         fm_fleet_free(d->fleet);
         fm_decoder_free(d->decoder);
@@ -699,7 +708,8 @@ static int daemon_start(struct daemon *d) {
                 return r;
         force_dry_run(&d->cfg);
         if ((r = fm_policies_new(&d->cfg.policies, &d->policy_set)) < 0 ||
-            (r = fm_governor_new(&d->cfg.governor, &d->governor)) < 0)
+            (r = fm_governor_new(&d->cfg.governor, &d->governor)) < 0 ||
+            (r = fm_alerting_new(&d->cfg.alerting, &d->alerting)) < 0)
                 return r;
         d->n_policies = fm_policies_list(d->policy_set, d->policies, MAX_POLICIES);
         (void)fm_metric_hist_init(&d->decode_seconds, decode_bounds, ARRAY_SIZE(decode_bounds));
