@@ -1531,6 +1531,23 @@ static const struct field canary_fields[] = {
         {0},
 };
 
+static const struct field rollback_fields[] = {
+        BOOL("enabled", policies.rollback_enabled),
+        NUMBER("accuracy_drop", policies.rollback.accuracy_drop, 0, 0.999999),
+        NUMBER0("error_rate_ratio", policies.rollback.error_rate_ratio, 1, 1e6),
+        NUMBER0("p99_ratio", policies.rollback.p99_ratio, 1, 1e6),
+        NUMBER("slo_target", policies.rollback.slo_target, 0, 0.999999999),
+        DURATION("slo_period_s", policies.rollback.slo_period, 4.32, 30 * 86400),
+        NUMBER("psi_threshold", policies.rollback.psi_threshold, 0, 1e6),
+        COUNT("psi_min_samples", policies.rollback.psi_min_samples, 1, UINT32_MAX),
+        COUNT("min_requests", policies.rollback.min_requests, 1, UINT32_MAX),
+        COUNT("min_outcomes", policies.rollback.min_outcomes, 1, UINT32_MAX),
+        NUMBER0("confidence", policies.rollback.confidence, 0.5, 0.999999),
+        DURATION0("known_good_after_s", policies.rollback.known_good_after, 30 * 86400),
+        DURATION0("cooldown_s", policies.rollback.cooldown, 30 * 86400),
+        {0},
+};
+
 static const struct field tune_grid_fields[] = {
         NUMBER0("lo", policies.tune.grid.lo, 0, 1),
         NUMBER0("hi", policies.tune.grid.hi, 0, 1),
@@ -1570,6 +1587,7 @@ static const struct field top_fields[] = {
         SECTION("autoscale", autoscale_fields),
         SECTION("traffic", traffic_fields),
         SECTION("canary", canary_fields),
+        SECTION("rollback", rollback_fields),
         SECTION("autotune", autotune_fields),
         {0},
 };
@@ -1645,6 +1663,8 @@ static void policy_checks(struct ctx *c)
                 key_error(c, "traffic", "the settings do not fit together");
         if (p->canary_enabled && fm_canary_config_validate(&p->canary) < 0)
                 key_error(c, "canary", "the settings do not fit together");
+        if (p->rollback_enabled && fm_rollback_config_validate(&p->rollback) < 0)
+                key_error(c, "rollback", "the settings do not fit together");
         if (p->autotune_enabled && fm_tune_config_validate(&p->tune) < 0)
                 key_error(c, "autotune",
                           "the settings do not fit together (the grid must have at most "

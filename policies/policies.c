@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The policy set: configuration, per-deployment state, and the four
- * adapters (traffic, canary, autoscale, autotune) between the read-only
+ * The policy set: configuration, per-deployment state, and the five
+ * adapters (traffic, canary, rollback, autoscale, autotune) between the read-only
  * fleet and the pure decision modules. One file because the adapters share
  * the per-deployment state and its lifetime rules; each adapter is a
  * section below.
@@ -17,7 +17,7 @@
  * empty nothing is evaluated, so the states linger until the next tick
  * with a deployment; they are bounded all the same.
  *
- * All four adapters are edge-triggered on their output: they emit an
+ * All five adapters are edge-triggered on their output: they emit an
  * intent only when what they want differs from what they last asked for.
  * They assume what they asked for is carried out (see each section for
  * how a veto is recovered from).
@@ -66,6 +66,9 @@ struct dep_state {
         struct fm_canary_state cs;
         uint64_t base_requests[2], base_errors[2]; /* [0] stable, [1] canary, at step start */
 
+        /* rollback: bad and rolled-back-from versions, the last rollback */
+        struct fm_rollback_state rb;
+
         /* autotune */
         struct tune_rec tune[FM_POLICIES_TUNE_VERSIONS_MAX];
 };
@@ -98,6 +101,7 @@ void fm_policies_config_default(struct fm_policies_config *cfg)
         fm_autoscale_config_default(&cfg->autoscale);
         fm_traffic_config_default(&cfg->traffic);
         fm_canary_config_default(&cfg->canary);
+        fm_rollback_config_default(&cfg->rollback);
         fm_tune_config_default(&cfg->tune);
         cfg->tune_window = (fm_ms)3600 * FM_MS_PER_S;
         cfg->tune_cooldown = (fm_ms)3600 * FM_MS_PER_S;
@@ -113,6 +117,8 @@ int fm_policies_config_validate(const struct fm_policies_config *cfg)
         if (cfg->traffic_enabled && fm_traffic_config_validate(&cfg->traffic) < 0)
                 return -EINVAL;
         if (cfg->canary_enabled && fm_canary_config_validate(&cfg->canary) < 0)
+                return -EINVAL;
+        if (cfg->rollback_enabled && fm_rollback_config_validate(&cfg->rollback) < 0)
                 return -EINVAL;
         if (cfg->autotune_enabled && fm_tune_config_validate(&cfg->tune) < 0)
                 return -EINVAL;
@@ -246,6 +252,7 @@ static int state_get(struct fm_policies *p, const struct fm_policy_input *in,
                 memcpy(s->name, d->name, sizeof(s->name));
                 s->first_seen = d->first_seen;
                 fm_autoscale_state_init(&s->as);
+                fm_rollback_state_init(&s->rb);
                 if (fm_map_put(&p->map, s) < 0) {
                         free(s);
                         p->stats.state_errors++;
@@ -545,6 +552,197 @@ static const struct fm_policy_ops canary_ops = {
         .evaluate = canary_evaluate,
 };
 
+/* ==== Rollback ========================================================== */
+
+static const struct fm_policy_ops rollback_ops;
+
+_Static_assert(FM_SCORE_BINS == FM_ROLLBACK_SCORE_BINS, "score bins of fleet and rollback");
+
+/*
+ * The decision threshold a version's predictions are made at: the one
+ * autotune last asked for when it tunes the version, else the initial one.
+ */
+static double version_threshold(const struct fm_policies *p, const struct dep_state *s,
+                                const struct fm_version *v)
+{
+        if (p->cfg.autotune_enabled)
+                for (size_t k = 0; k < FM_POLICIES_TUNE_VERSIONS_MAX; k++)
+                        if (s->tune[k].used && strcmp(s->tune[k].version, v->name) == 0)
+                                return s->tune[k].threshold;
+        return p->cfg.initial_threshold;
+}
+
+/*
+ * One side of the comparison, over the version's whole recorded life:
+ * request and error totals, accuracy over every outcome in its ring (a
+ * prediction is right when (score >= threshold) == label), p99 and sample
+ * count of latency_total (not the recent ring: a retained baseline has no
+ * recent latency), and the score histogram.
+ */
+static int rollback_side(struct fm_policies *p, const struct dep_state *s,
+                         const struct fm_version *v, struct fm_rollback_side *ret)
+{
+        memset(ret, 0, sizeof(*ret));
+        ret->requests = v->requests_total;
+        ret->errors = v->errors_total > v->requests_total ? v->requests_total : v->errors_total;
+        if (v->outcomes.n > 0) {
+                if (p->outcomes_cap < v->outcomes.cap) {
+                        struct fm_outcome *o = realloc(p->outcomes, v->outcomes.cap * sizeof(*o));
+                        if (!o)
+                                return -ENOMEM;
+                        p->outcomes = o;
+                        p->outcomes_cap = v->outcomes.cap;
+                }
+                size_t n = fm_version_outcomes(v, v->first_seen, p->outcomes, p->outcomes_cap);
+                double t = version_threshold(p, s, v);
+                for (size_t k = 0; k < n; k++)
+                        if ((p->outcomes[k].score >= t) == (p->outcomes[k].label == 1))
+                                ret->correct++;
+                ret->outcomes = n;
+        }
+        if (v->latency_total.count > 0 &&
+            fm_sketch_quantile(&v->latency_total, 0.99, &ret->p99_ms) == 0 &&
+            isfinite(ret->p99_ms) && ret->p99_ms >= 0) {
+                ret->has_p99 = true;
+                ret->latency_samples = v->latency_total.count;
+        } else
+                ret->p99_ms = 0;
+        for (size_t k = 0; k < FM_SCORE_BINS; k++)
+                ret->score_bins[k] =
+                        isfinite(v->score_bins[k]) && v->score_bins[k] > 0 ? v->score_bins[k] : 0;
+        return 0;
+}
+
+/*
+ * Requests and errors of v over the last len ms: the 1-min windows up to
+ * an hour, the 6-min ones beyond (validation keeps slo_period at most 30
+ * days, so no window exceeds their 6 h). Slots are rounded to the nearest
+ * count, at least 1; the newest slot is the one still filling, so the sum
+ * covers between k - 1 and k slots of time.
+ */
+static void burn_recent(const struct fm_version *v, fm_ms now, fm_ms len, uint64_t *req,
+                        uint64_t *err)
+{
+        const struct fm_window *w =
+                len <= FM_BURN_FINE_SLOT_MS * FM_WINDOW_MAX_SLOTS ? &v->burn_fine : &v->burn_coarse;
+        fm_ms slot = w == &v->burn_fine ? FM_BURN_FINE_SLOT_MS : FM_BURN_COARSE_SLOT_MS;
+        fm_ms k = (len + slot / 2) / slot;
+        uint64_t sum[_FM_CTR_MAX];
+
+        fm_window_recent(w, now,
+                         (uint32_t)(k < 1                     ? 1
+                                    : k > FM_WINDOW_MAX_SLOTS ? FM_WINDOW_MAX_SLOTS
+                                                              : k),
+                         sum);
+        *req = sum[FM_CTR_REQUESTS];
+        *err = sum[FM_CTR_ERRORS] > sum[FM_CTR_REQUESTS] ? sum[FM_CTR_REQUESTS]
+                                                         : sum[FM_CTR_ERRORS];
+}
+
+/*
+ * The current version is the newest (last first seen) named version with
+ * instances. Its baseline: during a canary (another version with
+ * instances) the stable one, the first seen of those; otherwise the most
+ * recent named version seen before it, instances or not (the fleet keeps
+ * an empty version for version_retention, with its statistics). Versions
+ * first seen after the current one have no instances and are not
+ * candidates.
+ *
+ * Ready: a baseline with instances must have at least one that reports
+ * ready and is not ejected by its breaker (instances that are all failing
+ * are no place to send traffic). A baseline without instances counts as
+ * ready: it is retained and its artifact deployable, and starting it is
+ * the actuator's part; a rollback is exactly that. Whether it is bad is
+ * the decision module's check. Served = last_seen - first_seen of the
+ * baseline; "without incident" = not marked bad.
+ *
+ * Edge: the decision is committed (the current version marked bad and
+ * rolled back from) only once the intent is in the plan; the version then
+ * decides nothing more, and the key names the pair. A vetoed rollback is
+ * not retried: the operator sees it in the audit and acts.
+ */
+static int rollback_evaluate(void *state, const struct fm_policy_input *in, struct fm_plan *plan)
+{
+        struct fm_policies *p = state;
+        const struct fm_deployment *d = in->deployment;
+        const struct fm_rollback_config *cfg = &p->cfg.rollback;
+        const struct fm_version *cur = NULL, *base = NULL;
+        struct fm_burn_window w[FM_BURN_WINDOWS];
+        struct dep_state *s;
+        int r;
+
+        r = state_get(p, in, &s);
+        if (r < 0)
+                return r;
+        for (const struct fm_version *v = d->versions; v; v = v->next)
+                if (v->n_instances > 0 && v->name[0])
+                        cur = v;
+        if (!cur)
+                return 0;
+        for (const struct fm_version *v = d->versions; v && !base; v = v->next)
+                if (v != cur && v->n_instances > 0 && v->name[0])
+                        base = v;
+        for (const struct fm_version *v = cur->prev; v && !base; v = v->prev)
+                if (v->name[0])
+                        base = v;
+
+        struct fm_rollback_input rin = {.current = cur->name, .baseline = base ? base->name : NULL};
+        r = rollback_side(p, s, cur, &rin.cur);
+        if (r < 0)
+                return r;
+        if (base) {
+                r = rollback_side(p, s, base, &rin.base);
+                if (r < 0)
+                        return r;
+                rin.baseline_ready = base->n_instances == 0;
+                for (const struct fm_instance *i = base->instances; i && !rin.baseline_ready;
+                     i = i->vnext)
+                        rin.baseline_ready = i->ready && !fm_breaker_ejected(&i->breaker);
+                rin.baseline_served =
+                        base->last_seen > base->first_seen ? base->last_seen - base->first_seen : 0;
+        }
+        r = fm_burn_windows_scaled(cfg->slo_period, w);
+        if (r < 0)
+                return r;
+        for (size_t k = 0; k < FM_BURN_WINDOWS; k++) {
+                burn_recent(cur, in->now, w[k].long_ms, &rin.burn.requests[k][0],
+                            &rin.burn.errors[k][0]);
+                burn_recent(cur, in->now, w[k].short_ms, &rin.burn.requests[k][1],
+                            &rin.burn.errors[k][1]);
+        }
+
+        struct fm_rollback_decision dec;
+        r = fm_rollback_decide(cfg, &s->rb, &rin, in->now, &dec);
+        if (r <= 0)
+                return r;
+
+        struct fm_intent *it = fm_plan_add_intent(plan, FM_ACTION_ROLLBACK, rollback_ops.name);
+        if (!it)
+                return -ENOBUFS;
+        it->reason = fm_rollback_reason_name(dec.reason);
+        memcpy(it->deployment, d->name, sizeof(it->deployment));
+        memcpy(it->arg.rollback.from, cur->name, sizeof(it->arg.rollback.from));
+        memcpy(it->arg.rollback.to, base->name, sizeof(it->arg.rollback.to));
+        /*
+         * Names of 63 + 64 + 64 bytes do not fit FM_INTENT_KEY_MAX: then the
+         * key leaves out the target, still unique as a version is rolled
+         * back from at most once.
+         */
+        char key[FM_NAME_MAX + 2 * FM_VERSION_MAX + 16];
+        int n = snprintf(key, sizeof(key), "rollback/%s/%s/%s", d->name, cur->name, base->name);
+        if (n > 0 && (size_t)n < sizeof(it->key))
+                memcpy(it->key, key, (size_t)n + 1);
+        else
+                (void)snprintf(it->key, sizeof(it->key), "rollback/%s/%s", d->name, cur->name);
+        it->evidence = dec.evidence;
+        return fm_rollback_commit(&s->rb, &dec, in->now);
+}
+
+static const struct fm_policy_ops rollback_ops = {
+        .name = "rollback",
+        .evaluate = rollback_evaluate,
+};
+
 /* ==== Autoscale ========================================================= */
 
 static const struct fm_policy_ops autoscale_ops;
@@ -782,6 +980,7 @@ size_t fm_policies_list(struct fm_policies *p, struct fm_policy *out, size_t max
                 {.ops = &fm_policy_breaker, .state = NULL},
                 {.ops = p->cfg.traffic_enabled ? &traffic_ops : NULL, .state = p},
                 {.ops = p->cfg.canary_enabled ? &canary_ops : NULL, .state = p},
+                {.ops = p->cfg.rollback_enabled ? &rollback_ops : NULL, .state = p},
                 {.ops = p->cfg.autoscale_enabled ? &autoscale_ops : NULL, .state = p},
                 {.ops = p->cfg.autotune_enabled ? &autotune_ops : NULL, .state = p},
         };

@@ -5,16 +5,16 @@
  * The policy set the daemon and the simulator run: each policy's
  * configuration, whether it is on, and the per-deployment state the
  * policies keep between ticks (autoscale recommendations and cold starts,
- * the last weights sent, canary progress, tuning cooldowns).
+ * the last weights sent, canary progress, rollback marks, tuning cooldowns).
  *
  * The adapters here turn the fleet (read only) into the inputs of the pure
- * decision modules (autoscale.h, traffic.h, tune.h) and their decisions
+ * decision modules (autoscale.h, traffic.h, rollback.h, tune.h) and their decisions
  * into intents with evidence. Level-triggered with edges on the output:
  * each tick computes what the deployment should look like and emits an
  * intent only when it differs from what was last asked for, with an
  * idempotency key naming the wish.
  *
- * Defaults: breaker on; autoscale, traffic, canary and autotune off until
+ * Defaults: breaker on; autoscale, traffic, canary, rollback and autotune off until
  * configured (acting on capacity or traffic needs targets and bounds only
  * the operator can give).
  */
@@ -26,6 +26,7 @@
 #include "autoscale.h"
 #include "fleet.h"
 #include "policy.h"
+#include "rollback.h"
 #include "traffic.h"
 #include "tune.h"
 #include "util.h"
@@ -39,6 +40,10 @@ struct fm_policies_config {
 
         bool canary_enabled; /* a second version with instances is a canary of the first */
         struct fm_canary_config canary;
+
+        /* the newest version against its baseline; see the rollback section of policies.c */
+        bool rollback_enabled;
+        struct fm_rollback_config rollback;
 
         bool autotune_enabled;
         struct fm_tune_config tune;
@@ -69,7 +74,7 @@ struct fm_policies *fm_policies_free(struct fm_policies *p);
 
 /*
  * Fills out[] with the policies to run, in evaluation order (breaker,
- * traffic, canary, autoscale, autotune; disabled ones left out) and returns
+ * traffic, canary, rollback, autoscale, autotune; disabled ones left out) and returns
  * how many (at most max). The entries point into p.
  */
 size_t fm_policies_list(struct fm_policies *p, struct fm_policy *out, size_t max);

@@ -398,6 +398,82 @@ static void test_autotune(void **state)
         assert_string_equal(it->key, "autotune/threshold/a/v1/2");
 }
 
+/* ==== rollback ========================================================== */
+
+/* n outcomes, all labelled 1: `right` scored 0.8 (right at 0.5), the rest 0.2. */
+static void outcomes(struct fixture *fx, const char *inst, const char *version, fm_ms ts, int n,
+                     int right)
+{
+        for (int done = 0, batch = 0; done < n; batch++) {
+                struct fm_event *ev = event(fx, FM_EVENT_FEEDBACK, "a", inst, version, ts + batch);
+                int m = n - done < FM_OUTCOMES_MAX ? n - done : FM_OUTCOMES_MAX;
+                ev->n_outcomes = (uint32_t)m;
+                for (int k = 0; k < m; k++, done++)
+                        ev->outcome[k] = (struct fm_outcome){done < right ? 0.8 : 0.2, 1};
+                apply(fx);
+        }
+}
+
+static void ready_version(struct fixture *fx, const char *inst, const char *version, fm_ms ts)
+{
+        struct fm_event *ev = event(fx, FM_EVENT_HEALTH, "a", inst, version, ts);
+        ev->status = FM_HEALTH_OK;
+        ev->ready = true;
+        ev->fields |= FM_F_READY;
+        apply(fx);
+}
+
+/*
+ * v1 serves an hour at 0.90 accuracy; v2 replaces it (v1's instance is
+ * forgotten, v1 retained) and its feedback shows 0.855: one rollback
+ * v2 -> v1, then nothing more. Before v2 has enough feedback, nothing.
+ */
+static void test_rollback_end_to_end(void **state)
+{
+        struct fixture *fx = *state;
+        fx->pcfg.rollback_enabled = true;
+        start(fx);
+
+        ready_version(fx, "a-0", "v1", T0);
+        outcomes(fx, "a-0", "v1", T0 + S(10), 5000, 4500);
+        kpi(fx, "a", "a-0", "v1", T0 + S(3600), 1000, 1);
+        tick(fx, T0 + S(3601));
+        assert_int_equal(count(fx, "rollback", -1), 0);
+
+        /* v2 appears after a-0 has gone silent for longer than forget_after */
+        fm_ms t2 = T0 + S(3600) + fx->fcfg.forget_after + S(60);
+        ready_version(fx, "a-1", "v2", t2);
+        kpi(fx, "a", "a-1", "v2", t2, 1000, 1);
+        outcomes(fx, "a-1", "v2", t2 + S(1), 100, 85);
+        tick(fx, t2 + S(2));
+        const struct fm_deployment *d = fm_fleet_find_deployment(fx->fleet, "a");
+        assert_non_null(d);
+        assert_int_equal(fm_deployment_find_version(d, "v1")->n_instances, 0);
+        assert_int_equal(count(fx, "rollback", -1), 0); /* 100 outcomes: too few */
+
+        outcomes(fx, "a-1", "v2", t2 + S(30), 4900, 4190); /* 4275 / 5000 in all */
+        tick(fx, t2 + S(31));
+        assert_int_equal(count(fx, "rollback", -1), 1);
+        const struct fm_intent *it = find(fx, "rollback", FM_ACTION_ROLLBACK);
+        assert_non_null(it);
+        assert_string_equal(it->deployment, "a");
+        assert_string_equal(it->arg.rollback.from, "v2");
+        assert_string_equal(it->arg.rollback.to, "v1");
+        assert_string_equal(it->reason, "accuracy_drop");
+        assert_string_equal(it->key, "rollback/a/v2/v1");
+        assert_true(it->evidence.n > 0);
+        assert_string_equal(it->evidence.item[0].key, "accuracy");
+        assert_true(fabs(it->evidence.item[0].value - 0.855) < 1e-9);
+        assert_true(fabs(it->evidence.item[1].value - 0.90) < 1e-9);
+
+        /* the same evidence, more of it: no second rollback */
+        for (int m = 1; m <= 5; m++) {
+                outcomes(fx, "a-1", "v2", t2 + S(60 * m), 100, 50);
+                tick(fx, t2 + S(60 * m) + S(1));
+                assert_int_equal(count(fx, "rollback", -1), 0);
+        }
+}
+
 /* ==== disabled, determinism, state lifetime, configuration ============== */
 
 static void test_disabled_emit_nothing(void **state)
@@ -564,6 +640,14 @@ static void test_config(void **state)
         cfg.canary.n_steps = 0;
         cfg.canary_enabled = true;
         assert_int_equal(fm_policies_config_validate(&cfg), -EINVAL);
+        fm_policies_config_default(&cfg);
+        assert_false(cfg.rollback_enabled);
+        cfg.rollback.confidence = 1;
+        assert_int_equal(fm_policies_config_validate(&cfg), 0);
+        cfg.rollback_enabled = true;
+        assert_int_equal(fm_policies_config_validate(&cfg), -EINVAL);
+        cfg.rollback.confidence = 0.95;
+        assert_int_equal(fm_policies_config_validate(&cfg), 0);
 
         /* the extra fields always */
         const struct {
@@ -588,20 +672,21 @@ static void test_config(void **state)
         assert_int_equal(fm_policies_new(&cfg, &p), 0);
         assert_int_equal(fm_policies_list(p, list, 8), 1);
         cfg.traffic_enabled = cfg.canary_enabled = cfg.autoscale_enabled = cfg.autotune_enabled =
-                true;
+                cfg.rollback_enabled = true;
         assert_int_equal(fm_policies_reconfigure(p, &cfg), 0);
-        assert_int_equal(fm_policies_list(p, list, 8), 5);
+        assert_int_equal(fm_policies_list(p, list, 8), 6);
         assert_string_equal(list[0].ops->name, "breaker");
         assert_string_equal(list[1].ops->name, "traffic");
         assert_string_equal(list[2].ops->name, "canary");
-        assert_string_equal(list[3].ops->name, "autoscale");
-        assert_string_equal(list[4].ops->name, "autotune");
+        assert_string_equal(list[3].ops->name, "rollback");
+        assert_string_equal(list[4].ops->name, "autoscale");
+        assert_string_equal(list[5].ops->name, "autotune");
         assert_int_equal(fm_policies_list(p, list, 2), 2);
         /* a bad reload changes nothing */
         cfg.traffic_enabled = false;
         cfg.initial_threshold = -1;
         assert_int_equal(fm_policies_reconfigure(p, &cfg), -EINVAL);
-        assert_int_equal(fm_policies_list(p, list, 8), 5);
+        assert_int_equal(fm_policies_list(p, list, 8), 6);
         assert_null(fm_policies_free(p));
         assert_null(fm_policies_free(NULL));
 }
@@ -614,6 +699,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_traffic_edges, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_canary_advance_and_abort, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_autotune, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_rollback_end_to_end, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_disabled_emit_nothing, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_determinism, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_state_dropped, setup, teardown),
