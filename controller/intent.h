@@ -32,7 +32,7 @@ enum fm_action {
 /* "scale", "set_weights", "restart", "rollback", "set_threshold", "alert"; NULL if out of range. */
 const char *fm_action_name(enum fm_action a) _pure_;
 
-#define FM_INTENT_KEY_MAX 192
+#define FM_INTENT_KEY_MAX 224 /* "rollback/" + three names of the longest kinds fits */
 #define FM_ALERT_SUMMARY_MAX 160
 
 enum fm_severity {
