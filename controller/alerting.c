@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #include "alerting.h"
 
+#include "detect.h"
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -10,12 +12,14 @@
 enum kind {
         KIND_ROLLBACK,
         KIND_BLOCKED,
+        KIND_SLO_BURN,
         _KIND_MAX,
 };
 
 static const char *const kind_names[_KIND_MAX] = {
         [KIND_ROLLBACK] = "rollback",
         [KIND_BLOCKED] = "actions_blocked",
+        [KIND_SLO_BURN] = "slo_burn",
 };
 
 struct active {
@@ -31,11 +35,24 @@ struct fm_alerting {
 };
 
 void fm_alerting_config_default(struct fm_alerting_config *cfg) {
-        *cfg = (struct fm_alerting_config){.resolve_after = 10 * 60 * FM_MS_PER_S};
+        *cfg = (struct fm_alerting_config){
+                .resolve_after = 10 * 60 * FM_MS_PER_S,
+                .slo_target = 0.999,
+                .slo_period = (fm_ms)30 * 86400 * FM_MS_PER_S,
+                .slo_min_requests = 100,
+        };
+}
+
+static int validate(const struct fm_alerting_config *cfg) {
+        struct fm_burn_window w[FM_BURN_WINDOWS];
+        if (cfg->resolve_after <= 0 || !(cfg->slo_target > 0.0 && cfg->slo_target < 1.0) ||
+            cfg->slo_min_requests == 0 || fm_burn_windows_scaled(cfg->slo_period, w) < 0)
+                return -EINVAL;
+        return 0;
 }
 
 int fm_alerting_new(const struct fm_alerting_config *cfg, struct fm_alerting **ret) {
-        if (cfg->resolve_after <= 0)
+        if (validate(cfg) < 0)
                 return -EINVAL;
         struct fm_alerting *a = calloc(1, sizeof(*a));
         if (!a)
@@ -51,7 +68,7 @@ struct fm_alerting *fm_alerting_free(struct fm_alerting *a) {
 }
 
 int fm_alerting_set_config(struct fm_alerting *a, const struct fm_alerting_config *cfg) {
-        if (cfg->resolve_after <= 0)
+        if (validate(cfg) < 0)
                 return -EINVAL;
         a->cfg = *cfg;
         return 0;
@@ -165,9 +182,13 @@ static int emit(struct fm_alerting *a, struct fm_plan *plan, const struct group 
         snprintf(al->key, sizeof(al->key), "alerting/%s/%s/%lld", kind_names[k], g->deployment,
                  (long long)now);
         al->arg.alert.severity = (enum fm_severity)g->severity;
-        fmt(al->arg.alert.summary, sizeof(al->arg.alert.summary), "%s %s: %s",
-                 k == KIND_ROLLBACK ? "rollback of" : "actions blocked on", g->deployment,
-                 g->summary);
+        static const char *const lead[_KIND_MAX] = {
+                [KIND_ROLLBACK] = "rollback of",
+                [KIND_BLOCKED] = "actions blocked on",
+                [KIND_SLO_BURN] = "error budget burning on",
+        };
+        fmt(al->arg.alert.summary, sizeof(al->arg.alert.summary), "%s %s: %s", lead[k],
+            g->deployment, g->summary);
         fm_evidence_add(&al->evidence, "actions", g->count);
         return 1;
 }
@@ -178,12 +199,85 @@ static int emit(struct fm_alerting *a, struct fm_plan *plan, const struct group 
  * deployment with something to say is gathered in one pass over the plan
  * from its first qualifying intent: O(intents x groups), both small.
  */
-int fm_alerting_review(struct fm_alerting *a, struct fm_plan *plan, fm_ms now) {
+static double burn(const struct fm_deployment *d, fm_ms now, fm_ms len, double slo_target,
+                   uint64_t *ret_req) {
+        uint64_t req = 0, err = 0;
+        for (const struct fm_version *v = d->versions; v; v = v->next) {
+                uint64_t r, e;
+                if (v->n_instances == 0)
+                        continue;
+                fm_version_burn_counts(v, now, len, &r, &e);
+                req += r;
+                err += e;
+        }
+        double rate = 0.0;
+        if (fm_burn_rate((double)err, (double)req, slo_target, &rate) < 0)
+                rate = 0.0;
+        *ret_req = req;
+        return rate;
+}
+
+/* The burn-rate alerts: the first pair that fires names the severity. */
+static int review_burn(struct fm_alerting *a, const struct fm_fleet *f, struct fm_plan *plan,
+                       fm_ms now) {
+        struct fm_burn_window w[FM_BURN_WINDOWS];
+        int raised = 0, ret = 0;
+
+        if (fm_burn_windows_scaled(a->cfg.slo_period, w) < 0)
+                return -EINVAL;
+        for (const struct fm_deployment *d = f->deployments; d; d = d->next) {
+                for (size_t p = 0; p < FM_BURN_WINDOWS; p++) {
+                        uint64_t req_long, req_short;
+                        double rl = burn(d, now, w[p].long_ms, a->cfg.slo_target, &req_long);
+                        double rs = burn(d, now, w[p].short_ms, a->cfg.slo_target, &req_short);
+                        if (req_long < a->cfg.slo_min_requests || !fm_burn_alert(&w[p], rl, rs))
+                                continue;
+                        struct group g = {
+                                .deployment = d->name,
+                                .severity = p == 0 ? FM_SEVERITY_CRITICAL : FM_SEVERITY_WARNING,
+                        };
+                        fmt(g.summary, sizeof(g.summary),
+                            "burn rate %.1f over %llds and %.1f over %llds, above %.1f", rl,
+                            (long long)(w[p].long_ms / FM_MS_PER_S), rs,
+                            (long long)(w[p].short_ms / FM_MS_PER_S), w[p].factor);
+                        g.count = 1;
+                        int r = emit(a, plan, &g, KIND_SLO_BURN, now);
+                        if (r > 0) {
+                                struct fm_intent *al = &plan->intent[plan->n_intents - 1];
+                                al->evidence.n = 0;
+                                fm_evidence_add(&al->evidence, "burn_rate_long", rl);
+                                fm_evidence_add(&al->evidence, "burn_rate_short", rs);
+                                fm_evidence_add(&al->evidence, "factor", w[p].factor);
+                                fm_evidence_add(&al->evidence, "long_window_s",
+                                                (double)w[p].long_ms / FM_MS_PER_S);
+                                fm_evidence_add(&al->evidence, "short_window_s",
+                                                (double)w[p].short_ms / FM_MS_PER_S);
+                                fm_evidence_add(&al->evidence, "slo_target", a->cfg.slo_target);
+                                fm_evidence_add(&al->evidence, "requests_long", (double)req_long);
+                                raised++;
+                        } else if (r < 0 && ret == 0) {
+                                ret = r;
+                        }
+                        break; /* the fast pair firing says it all */
+                }
+        }
+        return ret < 0 ? ret : raised;
+}
+
+int fm_alerting_review(struct fm_alerting *a, const struct fm_fleet *f, struct fm_plan *plan,
+                       fm_ms now) {
         uint32_t n = plan->n_intents; /* alerts appended below are not inputs */
         int raised = 0, ret = 0;
 
         expire(a, now);
-        for (enum kind k = 0; k < _KIND_MAX; k++) {
+        if (f) {
+                int r = review_burn(a, f, plan, now);
+                if (r < 0)
+                        ret = r;
+                else
+                        raised += r;
+        }
+        for (enum kind k = 0; k < KIND_SLO_BURN; k++) {
                 for (uint32_t i = 0; i < n; i++) {
                         const struct fm_intent *it = &plan->intent[i];
                         bool hit = k == KIND_ROLLBACK ? it->action == FM_ACTION_ROLLBACK &&

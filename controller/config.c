@@ -1467,6 +1467,9 @@ static const struct field governor_fields[] = {
 
 static const struct field alerting_fields[] = {
         DURATION("resolve_after_s", alerting.resolve_after, 0, 30 * 86400),
+        NUMBER("slo_target", alerting.slo_target, 0, 0.999999999),
+        DURATION("slo_period_s", alerting.slo_period, 4.32, 30 * 86400),
+        COUNT("slo_min_requests", alerting.slo_min_requests, 1, UINT32_MAX),
         {0},
 };
 

@@ -545,7 +545,7 @@ static int on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
         if (r < 0)
                 log_error("governor review: %s", strerror(-r));
         /* alerts about this tick's verdicts, then the governor's word on those alerts */
-        if (fm_alerting_review(d->alerting, &d->plan, now) > 0 &&
+        if (fm_alerting_review(d->alerting, d->fleet, &d->plan, now) > 0 &&
             (r = fm_governor_review(d->governor, d->fleet, &d->plan, now)) < 0)
                 log_error("governor review of alerts: %s", strerror(-r));
         handle_plan(d);

@@ -609,6 +609,20 @@ int fm_fleet_tick(struct fm_fleet *f, fm_ms now,
         return ret;
 }
 
+void fm_version_burn_counts(const struct fm_version *v, fm_ms now, fm_ms len, uint64_t *ret_req,
+                            uint64_t *ret_err) {
+        bool fine = len <= FM_BURN_FINE_SLOT_MS * FM_WINDOW_MAX_SLOTS;
+        const struct fm_window *w = fine ? &v->burn_fine : &v->burn_coarse;
+        fm_ms slot = fine ? FM_BURN_FINE_SLOT_MS : FM_BURN_COARSE_SLOT_MS;
+        fm_ms k = (len + slot / 2) / slot;
+        uint64_t sum[_FM_CTR_MAX];
+
+        fm_window_recent(w, now, (uint32_t)(k < 1 ? 1 : k > w->nslots ? w->nslots : k), sum);
+        *ret_req = sum[FM_CTR_REQUESTS];
+        *ret_err = sum[FM_CTR_ERRORS] > sum[FM_CTR_REQUESTS] ? sum[FM_CTR_REQUESTS]
+                                                             : sum[FM_CTR_ERRORS];
+}
+
 int fm_fleet_force(struct fm_fleet *f, const char *deployment, const char *instance,
                    enum fm_breaker_op op, fm_ms now, struct fm_transition *ret) {
         struct fm_deployment *d = fm_fleet_find_deployment(f, deployment);

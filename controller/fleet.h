@@ -217,6 +217,15 @@ int fm_fleet_tick(struct fm_fleet *f, fm_ms now,
 size_t fm_version_outcomes(const struct fm_version *v, fm_ms since, struct fm_outcome *out,
                            size_t max);
 
+/*
+ * Requests and errors of v over the last len ms as of now, from its burn
+ * windows: the 1-minute one up to an hour, the 6-minute one beyond (at most
+ * six hours), in whole slots (len rounded to the nearest slot, at least one).
+ * errors never exceeds requests.
+ */
+void fm_version_burn_counts(const struct fm_version *v, fm_ms now, fm_ms len, uint64_t *ret_req,
+                            uint64_t *ret_err);
+
 /* Operator override of one instance's breaker; see fm_breaker_force. -ENOENT if unknown. */
 int fm_fleet_force(struct fm_fleet *f, const char *deployment, const char *instance,
                    enum fm_breaker_op op, fm_ms now, struct fm_transition *ret);

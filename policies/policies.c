@@ -620,25 +620,6 @@ static int rollback_side(struct fm_policies *p, const struct dep_state *s,
  * count, at least 1; the newest slot is the one still filling, so the sum
  * covers between k - 1 and k slots of time.
  */
-static void burn_recent(const struct fm_version *v, fm_ms now, fm_ms len, uint64_t *req,
-                        uint64_t *err)
-{
-        const struct fm_window *w =
-                len <= FM_BURN_FINE_SLOT_MS * FM_WINDOW_MAX_SLOTS ? &v->burn_fine : &v->burn_coarse;
-        fm_ms slot = w == &v->burn_fine ? FM_BURN_FINE_SLOT_MS : FM_BURN_COARSE_SLOT_MS;
-        fm_ms k = (len + slot / 2) / slot;
-        uint64_t sum[_FM_CTR_MAX];
-
-        fm_window_recent(w, now,
-                         (uint32_t)(k < 1                     ? 1
-                                    : k > FM_WINDOW_MAX_SLOTS ? FM_WINDOW_MAX_SLOTS
-                                                              : k),
-                         sum);
-        *req = sum[FM_CTR_REQUESTS];
-        *err = sum[FM_CTR_ERRORS] > sum[FM_CTR_REQUESTS] ? sum[FM_CTR_REQUESTS]
-                                                         : sum[FM_CTR_ERRORS];
-}
-
 /*
  * The current version is the newest (last first seen) named version with
  * instances. Its baseline: during a canary (another version with
@@ -705,9 +686,9 @@ static int rollback_evaluate(void *state, const struct fm_policy_input *in, stru
         if (r < 0)
                 return r;
         for (size_t k = 0; k < FM_BURN_WINDOWS; k++) {
-                burn_recent(cur, in->now, w[k].long_ms, &rin.burn.requests[k][0],
+                fm_version_burn_counts(cur, in->now, w[k].long_ms, &rin.burn.requests[k][0],
                             &rin.burn.errors[k][0]);
-                burn_recent(cur, in->now, w[k].short_ms, &rin.burn.requests[k][1],
+                fm_version_burn_counts(cur, in->now, w[k].short_ms, &rin.burn.requests[k][1],
                             &rin.burn.errors[k][1]);
         }
 
