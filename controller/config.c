@@ -1369,8 +1369,9 @@ static void check_dry_run_policies(struct ctx *c, const char *key, json_object *
                 key_error(c, key, "at most %d policies", FM_GOVERNOR_MAX_DRY_RUN);
                 return;
         }
-        static const char *const known[] = {"breaker", "traffic", "canary", "autoscale",
-                                            "autotune", FM_GOVERNOR_POLICY};
+        static const char *const known[] = {"breaker",  "traffic",          "canary",
+                                            "rollback", "autoscale",        "autotune",
+                                            FM_GOVERNOR_POLICY, "alerting"};
         for (size_t k = 0; k < n; k++) {
                 json_object *e = json_object_array_get_idx(v, k);
                 const char *s = json_object_is_type(e, json_type_string)
@@ -1381,8 +1382,8 @@ static void check_dry_run_policies(struct ctx *c, const char *key, json_object *
                         j++;
                 if (!s || j == ARRAY_SIZE(known)) {
                         key_error(c, key,
-                                  "expected names among breaker, traffic, canary, autoscale, "
-                                  "autotune, governor");
+                                  "expected names among breaker, traffic, canary, rollback, "
+                                  "autoscale, autotune, governor, alerting");
                         return;
                 }
         }
@@ -1390,6 +1391,101 @@ static void check_dry_run_policies(struct ctx *c, const char *key, json_object *
         for (size_t k = 0; k < n; k++)
                 snprintf(g->dry_run_policy[k], sizeof(g->dry_run_policy[k]), "%s",
                          json_object_get_string(json_object_array_get_idx(v, k)));
+}
+
+/*
+ * governor.maintenance: a list of weekly windows in UTC,
+ *   - {days: [sat, sun], start: "02:00", duration_min: 120}
+ * days from mon, tue, wed, thu, fri, sat, sun (or "all"); start HH:MM.
+ */
+static bool parse_window(struct ctx *c, const char *key, json_object *e,
+                         struct fm_governor_window *ret)
+{
+        static const char *const day_names[] = {"mon", "tue", "wed", "thu", "fri", "sat", "sun"};
+        struct fm_governor_window w = {0};
+        json_object *days = NULL, *start = NULL, *dur = NULL;
+
+        if (!json_object_is_type(e, json_type_object)) {
+                key_error(c, key, "each window is a mapping: {days, start, duration_min}");
+                return false;
+        }
+        json_object_object_foreach(e, k, val)
+        {
+                if (strcmp(k, "days") == 0)
+                        days = val;
+                else if (strcmp(k, "start") == 0)
+                        start = val;
+                else if (strcmp(k, "duration_min") == 0)
+                        dur = val;
+                else {
+                        key_error(c, key, "unknown key '%s' in a window (days, start, duration_min)",
+                                  k);
+                        return false;
+                }
+        }
+        if (!json_object_is_type(days, json_type_array) || json_object_array_length(days) == 0) {
+                key_error(c, key, "a window needs days: a list such as [sat, sun] or [all]");
+                return false;
+        }
+        for (size_t i = 0; i < json_object_array_length(days); i++) {
+                json_object *d = json_object_array_get_idx(days, i);
+                const char *name = json_object_is_type(d, json_type_string)
+                                           ? json_object_get_string(d)
+                                           : "";
+                size_t j = 0;
+                if (strcmp(name, "all") == 0) {
+                        w.days = FM_DAY_ALL;
+                        continue;
+                }
+                while (j < ARRAY_SIZE(day_names) && strcmp(name, day_names[j]) != 0)
+                        j++;
+                if (j == ARRAY_SIZE(day_names)) {
+                        key_error(c, key, "days are mon, tue, wed, thu, fri, sat, sun or all");
+                        return false;
+                }
+                w.days |= (uint8_t)(1u << j);
+        }
+        const char *hhmm = json_object_is_type(start, json_type_string)
+                                   ? json_object_get_string(start)
+                                   : NULL;
+        unsigned h, m;
+        char tail;
+        if (!hhmm || sscanf(hhmm, "%2u:%2u%c", &h, &m, &tail) != 2 || h > 23 || m > 59 ||
+            strlen(hhmm) != 5) {
+                key_error(c, key, "a window needs start: \"HH:MM\" (UTC, 24-hour)");
+                return false;
+        }
+        w.start_min = (uint16_t)(h * 60 + m);
+        int64_t minutes = json_object_is_type(dur, json_type_int) ? json_object_get_int64(dur) : 0;
+        if (minutes < 1 || minutes > FM_MINUTES_PER_WEEK) {
+                key_error(c, key, "a window needs duration_min: whole minutes, 1 .. %d",
+                          FM_MINUTES_PER_WEEK);
+                return false;
+        }
+        w.duration_min = (uint16_t)minutes;
+        *ret = w;
+        return true;
+}
+
+static void check_maintenance(struct ctx *c, const char *key, json_object *v)
+{
+        struct fm_governor_config *g = &c->cfg.governor;
+        struct fm_governor_window w[FM_GOVERNOR_MAX_WINDOWS];
+
+        if (!json_object_is_type(v, json_type_array)) {
+                type_error(c, key, "a list of windows", v);
+                return;
+        }
+        size_t n = json_object_array_length(v);
+        if (n > FM_GOVERNOR_MAX_WINDOWS) {
+                key_error(c, key, "at most %d windows", FM_GOVERNOR_MAX_WINDOWS);
+                return;
+        }
+        for (size_t i = 0; i < n; i++)
+                if (!parse_window(c, key, json_object_array_get_idx(v, i), &w[i]))
+                        return;
+        memcpy(g->window, w, n * sizeof(w[0]));
+        g->n_windows = (uint32_t)n;
 }
 
 static void check_canary_steps(struct ctx *c, const char *key, json_object *v)
@@ -1449,6 +1545,7 @@ static const struct field cooldown_fields[] = {
 static const struct field governor_fields[] = {
         BOOL("paused", governor.paused),
         CUSTOM("dry_run_policies", check_dry_run_policies),
+        CUSTOM("maintenance", check_maintenance),
         SECTION("cooldown", cooldown_fields),
         COUNT("rate_per_min", governor.rate_per_min, 1, FM_GOVERNOR_RATE_LIMIT),
         COUNT("rate_burst", governor.rate_burst, 1, FM_GOVERNOR_RATE_LIMIT),

@@ -950,6 +950,74 @@ static void test_bad(void **state)
         assert_int_equal(failures, 0);
 }
 
+/* The governor, alerting and policy sections land where the daemon reads them. */
+static void test_policy_sections(void **state)
+{
+        struct fixture *fx = *state;
+        struct fm_config cfg;
+
+        assert_int_equal(load_text(fx,
+                                   "governor:\n"
+                                   "  paused: true\n"
+                                   "  dry_run_policies: [autoscale, rollback]\n"
+                                   "  maintenance:\n"
+                                   "    - {days: [sat, sun], start: \"02:30\", duration_min: 90}\n"
+                                   "    - {days: [all], start: \"23:00\", duration_min: 120}\n"
+                                   "  cooldown: {restart_s: 0, scale_s: 120}\n"
+                                   "alerting: {resolve_after_s: 60, slo_target: 0.99}\n"
+                                   "autoscale:\n"
+                                   "  enabled: true\n"
+                                   "  targets: {gpu_util: 0, queue_depth: 4}\n"
+                                   "canary: {enabled: true, steps: [10, 50, 100]}\n"
+                                   "rollback: {enabled: true, accuracy_drop: 0.1}\n"
+                                   "autotune: {enabled: true, objective: cost}\n",
+                                   &cfg),
+                         0);
+        assert_true(cfg.governor.paused);
+        assert_int_equal(cfg.governor.n_dry_run_policies, 2);
+        assert_string_equal(cfg.governor.dry_run_policy[1], "rollback");
+        assert_int_equal(cfg.governor.n_windows, 2);
+        assert_int_equal(cfg.governor.window[0].days, FM_DAY_SAT | FM_DAY_SUN);
+        assert_int_equal(cfg.governor.window[0].start_min, 150);
+        assert_int_equal(cfg.governor.window[0].duration_min, 90);
+        assert_int_equal(cfg.governor.window[1].days, FM_DAY_ALL);
+        assert_int_equal(cfg.governor.cooldown[FM_ACTION_RESTART], 0);
+        assert_int_equal(cfg.governor.cooldown[FM_ACTION_SCALE], 120000);
+        assert_int_equal(cfg.alerting.resolve_after, 60000);
+        assert_true(cfg.policies.autoscale_enabled);
+        assert_false(cfg.policies.autoscale.metric[FM_AUTOSCALE_GPU_UTIL].enabled);
+        assert_true(cfg.policies.autoscale.metric[FM_AUTOSCALE_QUEUE_DEPTH].enabled);
+        assert_int_equal(cfg.policies.canary.n_steps, 3);
+        assert_int_equal(cfg.policies.canary.steps[1], 50);
+        assert_true(cfg.policies.rollback_enabled);
+        assert_int_equal(cfg.policies.tune.objective.kind, FM_TUNE_COST);
+
+        static const struct {
+                const char *text, *want;
+        } bad[] = {
+                {"governor:\n  maintenance:\n    - {days: [sunday], start: \"02:00\", "
+                 "duration_min: 10}\n",
+                 ":2: governor.maintenance: days are mon"},
+                {"governor:\n  maintenance:\n    - {days: [sun], start: \"2:00\", "
+                 "duration_min: 10}\n",
+                 ":2: governor.maintenance: a window needs start"},
+                {"governor:\n  maintenance:\n    - {days: [sun], start: \"02:00\", "
+                 "duration_min: 0}\n",
+                 ":2: governor.maintenance: a window needs duration_min"},
+                {"governor:\n  dry_run_policies: [autoscaler]\n",
+                 ":2: governor.dry_run_policies: expected names"},
+                {"autoscale:\n  enabled: true\n  targets: {gpu_util: 0}\n",
+                 "autoscale.targets: autoscale is enabled but no target is set"},
+                {"alerting:\n  slo_target: 1\n", ":2: alerting.slo_target: must be at most"},
+                {"canary:\n  steps: [10, 50]\n", ":2: canary.steps: the last step must be 100"},
+        };
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                assert_int_equal(load_text(fx, bad[i].text, &cfg), -EINVAL);
+                if (!contains(fx->out, bad[i].want))
+                        fail_msg("case %zu: wanted \"%s\" in:\n%s", i, bad[i].want, fx->out);
+        }
+}
+
 /* Every problem in a file is reported, in line order, each once. */
 static void test_many_errors(void **state)
 {
@@ -1316,6 +1384,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_locale, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_example, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_bad, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_policy_sections, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_many_errors, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_error_cap, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_missing_file, setup, teardown),
