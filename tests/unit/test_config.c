@@ -207,6 +207,94 @@ static void assert_config_equal(const struct fm_config *a, const struct fm_confi
         assert_int_equal(p->open_max, q->open_max);
         assert_int_equal(p->probes, q->probes);
         assert_int_equal(p->heartbeat_timeout, q->heartbeat_timeout);
+        assert_int_equal(f->outcomes_per_version, g->outcomes_per_version);
+
+        const struct fm_governor_config *ga = &a->governor, *gb = &b->governor;
+        assert_int_equal(ga->paused, gb->paused);
+        assert_int_equal(ga->n_dry_run_policies, gb->n_dry_run_policies);
+        assert_int_equal(ga->n_windows, gb->n_windows);
+        for (int k = 0; k < _FM_ACTION_MAX; k++)
+                assert_int_equal(ga->cooldown[k], gb->cooldown[k]);
+        assert_int_equal(ga->rate_per_min, gb->rate_per_min);
+        assert_int_equal(ga->rate_burst, gb->rate_burst);
+        assert_int_equal(ga->alert_rate_per_min, gb->alert_rate_per_min);
+        assert_int_equal(ga->alert_burst, gb->alert_burst);
+        assert_true(ga->capacity_floor == gb->capacity_floor);
+        assert_int_equal(ga->capacity_min_instances, gb->capacity_min_instances);
+        assert_int_equal(ga->restart_settle, gb->restart_settle);
+        assert_int_equal(ga->restart_budget, gb->restart_budget);
+        assert_int_equal(ga->restart_span, gb->restart_span);
+        assert_true(ga->freeze_share == gb->freeze_share);
+        assert_int_equal(ga->freeze_span, gb->freeze_span);
+        assert_int_equal(ga->freeze_min_silent, gb->freeze_min_silent);
+
+        assert_int_equal(a->alerting.resolve_after, b->alerting.resolve_after);
+        assert_true(a->alerting.slo_target == b->alerting.slo_target);
+        assert_int_equal(a->alerting.slo_period, b->alerting.slo_period);
+        assert_int_equal(a->alerting.slo_min_requests, b->alerting.slo_min_requests);
+
+        const struct fm_policies_config *pa = &a->policies, *pb = &b->policies;
+        assert_int_equal(pa->autoscale_enabled, pb->autoscale_enabled);
+        assert_int_equal(pa->traffic_enabled, pb->traffic_enabled);
+        assert_int_equal(pa->canary_enabled, pb->canary_enabled);
+        assert_int_equal(pa->rollback_enabled, pb->rollback_enabled);
+        assert_int_equal(pa->autotune_enabled, pb->autotune_enabled);
+        const struct fm_autoscale_config *xa = &pa->autoscale, *xb = &pb->autoscale;
+        assert_int_equal(xa->min_replicas, xb->min_replicas);
+        assert_int_equal(xa->max_replicas, xb->max_replicas);
+        for (int k = 0; k < _FM_AUTOSCALE_METRIC_MAX; k++) {
+                assert_int_equal(xa->metric[k].enabled, xb->metric[k].enabled);
+                assert_true(xa->metric[k].target == xb->metric[k].target);
+        }
+        assert_true(xa->tolerance == xb->tolerance);
+        assert_int_equal(xa->up_window, xb->up_window);
+        assert_int_equal(xa->down_window, xb->down_window);
+        assert_int_equal(xa->up.percent, xb->up.percent);
+        assert_int_equal(xa->up.pods, xb->up.pods);
+        assert_int_equal(xa->up.period, xb->up.period);
+        assert_int_equal(xa->down.percent, xb->down.percent);
+        assert_int_equal(xa->down.pods, xb->down.pods);
+        assert_int_equal(xa->down.period, xb->down.period);
+        assert_int_equal(xa->cold_start, xb->cold_start);
+        assert_int_equal(xa->predictive, xb->predictive);
+        assert_true(xa->holt_alpha == xb->holt_alpha && xa->holt_beta == xb->holt_beta);
+        assert_int_equal(pa->traffic.max_ejection_percent, pb->traffic.max_ejection_percent);
+        assert_true(pa->traffic.healthy_floor == pb->traffic.healthy_floor);
+        assert_int_equal(pa->traffic.probe_percent, pb->traffic.probe_percent);
+        assert_int_equal(pa->canary.n_steps, pb->canary.n_steps);
+        for (uint32_t k = 0; k < pa->canary.n_steps; k++)
+                assert_int_equal(pa->canary.steps[k], pb->canary.steps[k]);
+        assert_int_equal(pa->canary.interval, pb->canary.interval);
+        assert_int_equal(pa->canary.min_requests, pb->canary.min_requests);
+        assert_true(pa->canary.error_margin == pb->canary.error_margin);
+        assert_true(pa->canary.confidence == pb->canary.confidence);
+        assert_true(pa->canary.max_p99_ratio == pb->canary.max_p99_ratio);
+        const struct fm_rollback_config *ra = &pa->rollback, *rb = &pb->rollback;
+        assert_true(ra->accuracy_drop == rb->accuracy_drop);
+        assert_true(ra->error_rate_ratio == rb->error_rate_ratio);
+        assert_true(ra->p99_ratio == rb->p99_ratio);
+        assert_true(ra->slo_target == rb->slo_target);
+        assert_int_equal(ra->slo_period, rb->slo_period);
+        assert_true(ra->psi_threshold == rb->psi_threshold);
+        assert_int_equal(ra->psi_min_samples, rb->psi_min_samples);
+        assert_int_equal(ra->min_requests, rb->min_requests);
+        assert_int_equal(ra->min_outcomes, rb->min_outcomes);
+        assert_true(ra->confidence == rb->confidence);
+        assert_int_equal(ra->known_good_after, rb->known_good_after);
+        assert_int_equal(ra->cooldown, rb->cooldown);
+        const struct fm_tune_config *ta = &pa->tune, *tb = &pb->tune;
+        assert_true(ta->grid.lo == tb->grid.lo && ta->grid.hi == tb->grid.hi &&
+                    ta->grid.step == tb->grid.step);
+        assert_int_equal(ta->objective.kind, tb->objective.kind);
+        assert_true(ta->objective.min_recall == tb->objective.min_recall);
+        assert_true(ta->objective.c_fp == tb->objective.c_fp);
+        assert_true(ta->objective.c_fn == tb->objective.c_fn);
+        assert_int_equal(ta->min_positives, tb->min_positives);
+        assert_int_equal(ta->min_negatives, tb->min_negatives);
+        assert_true(ta->min_gain == tb->min_gain && ta->max_step == tb->max_step);
+        assert_int_equal(pa->tune_window, pb->tune_window);
+        assert_int_equal(pa->tune_cooldown, pb->tune_cooldown);
+        assert_true(pa->initial_threshold == pb->initial_threshold);
 }
 
 /* ---- defaults ----------------------------------------------------------------------------------
