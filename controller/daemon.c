@@ -605,20 +605,20 @@ static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void
         }
         cfg.fleet.hash_key[0] = d->cfg.fleet.hash_key[0];
         cfg.fleet.hash_key[1] = d->cfg.fleet.hash_key[1];
-        if (fm_fleet_reconfigure(d->fleet, &cfg.fleet) < 0) {
-                d->reload_failures++;
-                log_error("reload refused: fleet settings rejected");
-                goto done;
-        }
-
         force_dry_run(&cfg);
-        if (fm_policies_reconfigure(d->policy_set, &cfg.policies) < 0 ||
-            fm_governor_set_config(d->governor, &cfg.governor) < 0 ||
-            fm_alerting_set_config(d->alerting, &cfg.alerting) < 0) {
+        /* every part is checked before any is applied: a refused reload changes nothing */
+        if (fm_fleet_config_validate(&cfg.fleet) < 0 ||
+            fm_policies_config_validate(&cfg.policies) < 0 ||
+            fm_governor_config_validate(&cfg.governor) < 0) {
                 d->reload_failures++;
-                log_error("reload refused: policy or governor settings rejected");
+                log_error("reload refused: settings rejected; keeping the running ones");
                 goto done;
         }
+        if (fm_fleet_reconfigure(d->fleet, &cfg.fleet) < 0 ||
+            fm_policies_reconfigure(d->policy_set, &cfg.policies) < 0 ||
+            fm_governor_set_config(d->governor, &cfg.governor) < 0 ||
+            fm_alerting_set_config(d->alerting, &cfg.alerting) < 0)
+                log_error("reload: a part of the configuration could not be applied");
         d->n_policies = fm_policies_list(d->policy_set, d->policies, MAX_POLICIES);
 
         struct fm_decoder_config dcfg;
