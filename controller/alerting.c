@@ -34,7 +34,8 @@ struct fm_alerting {
         struct active active[FM_ALERTING_MAX_ACTIVE];
 };
 
-void fm_alerting_config_default(struct fm_alerting_config *cfg) {
+void fm_alerting_config_default(struct fm_alerting_config *cfg)
+{
         *cfg = (struct fm_alerting_config){
                 .resolve_after = 10 * 60 * FM_MS_PER_S,
                 .slo_target = 0.999,
@@ -43,7 +44,8 @@ void fm_alerting_config_default(struct fm_alerting_config *cfg) {
         };
 }
 
-static int validate(const struct fm_alerting_config *cfg) {
+static int validate(const struct fm_alerting_config *cfg)
+{
         struct fm_burn_window w[FM_BURN_WINDOWS];
         if (cfg->resolve_after <= 0 || !(cfg->slo_target > 0.0 && cfg->slo_target < 1.0) ||
             cfg->slo_min_requests == 0 || fm_burn_windows_scaled(cfg->slo_period, w) < 0)
@@ -51,7 +53,8 @@ static int validate(const struct fm_alerting_config *cfg) {
         return 0;
 }
 
-int fm_alerting_new(const struct fm_alerting_config *cfg, struct fm_alerting **ret) {
+int fm_alerting_new(const struct fm_alerting_config *cfg, struct fm_alerting **ret)
+{
         if (validate(cfg) < 0)
                 return -EINVAL;
         struct fm_alerting *a = calloc(1, sizeof(*a));
@@ -62,12 +65,14 @@ int fm_alerting_new(const struct fm_alerting_config *cfg, struct fm_alerting **r
         return 0;
 }
 
-struct fm_alerting *fm_alerting_free(struct fm_alerting *a) {
+struct fm_alerting *fm_alerting_free(struct fm_alerting *a)
+{
         free(a);
         return NULL;
 }
 
-int fm_alerting_set_config(struct fm_alerting *a, const struct fm_alerting_config *cfg) {
+int fm_alerting_set_config(struct fm_alerting *a, const struct fm_alerting_config *cfg)
+{
         if (validate(cfg) < 0)
                 return -EINVAL;
         a->cfg = *cfg;
@@ -75,7 +80,8 @@ int fm_alerting_set_config(struct fm_alerting *a, const struct fm_alerting_confi
 }
 
 /* Severity of a blocked verdict worth an alert, or -1 when it is routine. */
-static int blocked_severity(enum fm_verdict v) {
+static int blocked_severity(enum fm_verdict v)
+{
         switch (v) {
         case FM_VERDICT_CAPACITY:
         case FM_VERDICT_RATE_LIMIT:
@@ -88,7 +94,8 @@ static int blocked_severity(enum fm_verdict v) {
         }
 }
 
-static struct active *find(struct fm_alerting *a, const char *dep, enum kind k) {
+static struct active *find(struct fm_alerting *a, const char *dep, enum kind k)
+{
         for (uint32_t i = 0; i < a->n; i++)
                 if (a->active[i].kind == k && strcmp(a->active[i].deployment, dep) == 0)
                         return &a->active[i];
@@ -96,7 +103,8 @@ static struct active *find(struct fm_alerting *a, const char *dep, enum kind k) 
 }
 
 /* Forgets alerts quiet for resolve_after: they may fire again. */
-static void expire(struct fm_alerting *a, fm_ms now) {
+static void expire(struct fm_alerting *a, fm_ms now)
+{
         for (uint32_t i = 0; i < a->n;) {
                 if (now - a->active[i].last_seen >= a->cfg.resolve_after)
                         a->active[i] = a->active[--a->n];
@@ -106,14 +114,16 @@ static void expire(struct fm_alerting *a, fm_ms now) {
 }
 
 /* Records the condition; returns true when an alert must be raised now. */
-static bool note(struct fm_alerting *a, const char *dep, enum kind k, fm_ms now) {
+static bool note(struct fm_alerting *a, const char *dep, enum kind k, fm_ms now)
+{
         struct active *e = find(a, dep, k);
         if (e) {
                 e->last_seen = now;
                 return false;
         }
         if (a->n == FM_ALERTING_MAX_ACTIVE) {
-                /* full: the quietest entry goes, so it may fire early rather than a new one never */
+                /* full: the quietest entry goes, so it may fire early rather than a new one never
+                 */
                 uint32_t oldest = 0;
                 for (uint32_t i = 1; i < a->n; i++)
                         if (a->active[i].last_seen < a->active[oldest].last_seen)
@@ -128,14 +138,16 @@ static bool note(struct fm_alerting *a, const char *dep, enum kind k, fm_ms now)
         return true;
 }
 
-static void unnote(struct fm_alerting *a, const char *dep, enum kind k) {
+static void unnote(struct fm_alerting *a, const char *dep, enum kind k)
+{
         struct active *e = find(a, dep, k);
         if (e)
                 *e = a->active[--a->n];
 }
 
 /* snprintf that truncates on purpose: summaries are bounded, a long one is cut. */
-static void __attribute__((format(printf, 3, 4))) fmt(char *dst, size_t size, const char *f, ...) {
+static void __attribute__((format(printf, 3, 4))) fmt(char *dst, size_t size, const char *f, ...)
+{
         va_list ap;
         va_start(ap, f);
         (void)vsnprintf(dst, size, f, ap);
@@ -151,14 +163,15 @@ struct group {
         size_t len;
 };
 
-static void describe(struct group *g, const struct fm_intent *it, enum kind k) {
+static void describe(struct group *g, const struct fm_intent *it, enum kind k)
+{
         char item[96];
         if (k == KIND_ROLLBACK)
-                fmt(item, sizeof(item), "%s -> %s (%s)", it->arg.rollback.from,
-                         it->arg.rollback.to, it->reason ? it->reason : "-");
+                fmt(item, sizeof(item), "%s -> %s (%s)", it->arg.rollback.from, it->arg.rollback.to,
+                    it->reason ? it->reason : "-");
         else
                 fmt(item, sizeof(item), "%s%s%s (%s)", fm_action_name(it->action),
-                         it->instance[0] ? " " : "", it->instance, fm_verdict_name(it->verdict));
+                    it->instance[0] ? " " : "", it->instance, fm_verdict_name(it->verdict));
         if (g->len + strlen(item) + 3 < sizeof(g->summary)) {
                 int n = snprintf(g->summary + g->len, sizeof(g->summary) - g->len, "%s%s",
                                  g->count ? "; " : "", item);
@@ -169,7 +182,8 @@ static void describe(struct group *g, const struct fm_intent *it, enum kind k) {
 }
 
 static int emit(struct fm_alerting *a, struct fm_plan *plan, const struct group *g, enum kind k,
-                fm_ms now) {
+                fm_ms now)
+{
         if (!note(a, g->deployment, k, now))
                 return 0;
         struct fm_intent *al = fm_plan_add_intent(plan, FM_ACTION_ALERT, "alerting");
@@ -200,7 +214,8 @@ static int emit(struct fm_alerting *a, struct fm_plan *plan, const struct group 
  * from its first qualifying intent: O(intents x groups), both small.
  */
 static double burn(const struct fm_deployment *d, fm_ms now, fm_ms len, double slo_target,
-                   uint64_t *ret_req) {
+                   uint64_t *ret_req)
+{
         uint64_t req = 0, err = 0;
         for (const struct fm_version *v = d->versions; v; v = v->next) {
                 uint64_t r, e;
@@ -219,7 +234,8 @@ static double burn(const struct fm_deployment *d, fm_ms now, fm_ms len, double s
 
 /* The burn-rate alerts: the first pair that fires names the severity. */
 static int review_burn(struct fm_alerting *a, const struct fm_fleet *f, struct fm_plan *plan,
-                       fm_ms now) {
+                       fm_ms now)
+{
         struct fm_burn_window w[FM_BURN_WINDOWS];
         int raised = 0, ret = 0;
 
@@ -265,7 +281,8 @@ static int review_burn(struct fm_alerting *a, const struct fm_fleet *f, struct f
 }
 
 int fm_alerting_review(struct fm_alerting *a, const struct fm_fleet *f, struct fm_plan *plan,
-                       fm_ms now) {
+                       fm_ms now)
+{
         uint32_t n = plan->n_intents; /* alerts appended below are not inputs */
         int raised = 0, ret = 0;
 
@@ -280,11 +297,12 @@ int fm_alerting_review(struct fm_alerting *a, const struct fm_fleet *f, struct f
         for (enum kind k = 0; k < KIND_SLO_BURN; k++) {
                 for (uint32_t i = 0; i < n; i++) {
                         const struct fm_intent *it = &plan->intent[i];
-                        bool hit = k == KIND_ROLLBACK ? it->action == FM_ACTION_ROLLBACK &&
-                                                                (it->verdict == FM_VERDICT_APPROVED ||
-                                                                 it->verdict == FM_VERDICT_DRY_RUN)
-                                                      : it->action != FM_ACTION_ALERT &&
-                                                                blocked_severity(it->verdict) >= 0;
+                        bool hit = k == KIND_ROLLBACK
+                                           ? it->action == FM_ACTION_ROLLBACK &&
+                                                     (it->verdict == FM_VERDICT_APPROVED ||
+                                                      it->verdict == FM_VERDICT_DRY_RUN)
+                                           : it->action != FM_ACTION_ALERT &&
+                                                     blocked_severity(it->verdict) >= 0;
                         if (!hit)
                                 continue;
                         /* first qualifying intent of its deployment? */

@@ -35,9 +35,9 @@
 #define FM_ALERTING_MAX_ACTIVE 512 /* (deployment, kind) pairs remembered */
 
 struct fm_alerting_config {
-        fm_ms resolve_after; /* quiet time before an alert may fire again; default 10 min */
-        double slo_target;   /* availability objective, (0, 1); default 0.999 */
-        fm_ms slo_period;    /* 4.32 s .. 30 days; default 30 days */
+        fm_ms resolve_after;       /* quiet time before an alert may fire again; default 10 min */
+        double slo_target;         /* availability objective, (0, 1); default 0.999 */
+        fm_ms slo_period;          /* 4.32 s .. 30 days; default 30 days */
         uint64_t slo_min_requests; /* in a pair's long window before it may fire; default 100 */
 };
 

@@ -10,34 +10,40 @@
 #include <json-c/json.h>
 
 /* json-c objects are built, serialised once into b, then released. */
-static int emit(struct fm_buf *b, json_object *o) {
+static int emit(struct fm_buf *b, json_object *o)
+{
         if (!o)
                 return -ENOMEM;
-        const char *s = json_object_to_json_string_ext(
-                o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+        const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+                                                                  JSON_C_TO_STRING_NOSLASHESCAPE);
         int r = s ? fm_buf_append(b, s, strlen(s)) : -ENOMEM;
         json_object_put(o);
         return r;
 }
 
-static void add_str(json_object *o, const char *k, const char *v) {
+static void add_str(json_object *o, const char *k, const char *v)
+{
         json_object_object_add(o, k, json_object_new_string(v ? v : ""));
 }
 
-static void add_double(json_object *o, const char *k, double v) {
+static void add_double(json_object *o, const char *k, double v)
+{
         json_object_object_add(o, k, json_object_new_double(v));
 }
 
-static void add_int(json_object *o, const char *k, int64_t v) {
+static void add_int(json_object *o, const char *k, int64_t v)
+{
         json_object_object_add(o, k, json_object_new_int64(v));
 }
 
-static void add_bool(json_object *o, const char *k, bool v) {
+static void add_bool(json_object *o, const char *k, bool v)
+{
         json_object_object_add(o, k, json_object_new_boolean(v));
 }
 
 /* Seconds with exactly the milliseconds we have, not a binary fraction's noise. */
-static void add_ts(json_object *o, const char *k, fm_ms t) {
+static void add_ts(json_object *o, const char *k, fm_ms t)
+{
         char text[32];
         snprintf(text, sizeof(text), "%s%" PRId64 ".%03" PRId64, t < 0 ? "-" : "",
                  (t < 0 ? -t : t) / FM_MS_PER_S, (t < 0 ? -t : t) % FM_MS_PER_S);
@@ -45,21 +51,24 @@ static void add_ts(json_object *o, const char *k, fm_ms t) {
 }
 
 /* Whole numbers print as integers (requests=240, not 240.0). */
-static void add_number(json_object *o, const char *k, double v) {
+static void add_number(json_object *o, const char *k, double v)
+{
         if (v == floor(v) && fabs(v) < 9e15)
                 add_int(o, k, (int64_t)v);
         else
                 add_double(o, k, v);
 }
 
-static json_object *evidence_object(const struct fm_evidence *e) {
+static json_object *evidence_object(const struct fm_evidence *e)
+{
         json_object *o = json_object_new_object();
         for (uint32_t k = 0; o && k < e->n; k++)
                 add_number(o, e->item[k].key, e->item[k].value);
         return o;
 }
 
-int fm_audit_transition(struct fm_buf *b, const struct fm_transition *t) {
+int fm_audit_transition(struct fm_buf *b, const struct fm_transition *t)
+{
         json_object *o = json_object_new_object();
         if (!o)
                 return -ENOMEM;
@@ -75,7 +84,8 @@ int fm_audit_transition(struct fm_buf *b, const struct fm_transition *t) {
         return emit(b, o);
 }
 
-static json_object *args_object(const struct fm_intent *it, const struct fm_plan *plan) {
+static json_object *args_object(const struct fm_intent *it, const struct fm_plan *plan)
+{
         json_object *a = json_object_new_object();
         if (!a)
                 return NULL;
@@ -113,7 +123,8 @@ static json_object *args_object(const struct fm_intent *it, const struct fm_plan
 }
 
 int fm_audit_intent(struct fm_buf *b, const struct fm_intent *it, const struct fm_plan *plan,
-                    const char *outcome) {
+                    const char *outcome)
+{
         json_object *o = json_object_new_object();
         if (!o)
                 return -ENOMEM;
@@ -132,15 +143,16 @@ int fm_audit_intent(struct fm_buf *b, const struct fm_intent *it, const struct f
         return emit(b, o);
 }
 
-static unsigned open_breakers(const struct fm_deployment *d) {
+static unsigned open_breakers(const struct fm_deployment *d)
+{
         unsigned n = 0;
         for (const struct fm_instance *i = d->instances; i; i = i->next)
                 n += fm_breaker_ejected(&i->breaker);
         return n;
 }
 
-int fm_audit_state(struct fm_buf *b, const struct fm_fleet *f, bool online, bool dry_run,
-                   fm_ms now) {
+int fm_audit_state(struct fm_buf *b, const struct fm_fleet *f, bool online, bool dry_run, fm_ms now)
+{
         json_object *o = json_object_new_object();
         unsigned open = 0;
         if (!o)
@@ -156,7 +168,8 @@ int fm_audit_state(struct fm_buf *b, const struct fm_fleet *f, bool online, bool
         return emit(b, o);
 }
 
-static void add_quantiles(json_object *o, const struct fm_sketch_ring *ring, fm_ms now) {
+static void add_quantiles(json_object *o, const struct fm_sketch_ring *ring, fm_ms now)
+{
         struct fm_sketch *s = malloc(sizeof(*s));
         if (!s)
                 return;
@@ -175,7 +188,8 @@ static void add_quantiles(json_object *o, const struct fm_sketch_ring *ring, fm_
         free(s);
 }
 
-static json_object *version_object(const struct fm_version *v, fm_ms now) {
+static json_object *version_object(const struct fm_version *v, fm_ms now)
+{
         json_object *o = json_object_new_object();
         if (!o)
                 return NULL;
@@ -188,7 +202,8 @@ static json_object *version_object(const struct fm_version *v, fm_ms now) {
         return o;
 }
 
-static json_object *instance_object(const struct fm_instance *i, fm_ms now) {
+static json_object *instance_object(const struct fm_instance *i, fm_ms now)
+{
         json_object *o = json_object_new_object();
         if (!o)
                 return NULL;
@@ -212,7 +227,8 @@ static json_object *instance_object(const struct fm_instance *i, fm_ms now) {
 }
 
 int fm_audit_status(struct fm_buf *b, const struct fm_fleet *f, const struct fm_status_info *info,
-                    fm_ms now) {
+                    fm_ms now)
+{
         json_object *o = json_object_new_object();
         if (!o)
                 return -ENOMEM;

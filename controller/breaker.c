@@ -5,33 +5,30 @@
 #include <math.h>
 
 static const char *const state_names[_FM_BREAKER_STATE_MAX] = {
-        [FM_BREAKER_CLOSED] = "closed",
-        [FM_BREAKER_OPEN] = "open",
-        [FM_BREAKER_HALF_OPEN] = "half_open",
-        [FM_BREAKER_FORCED_OPEN] = "forced_open",
+        [FM_BREAKER_CLOSED] = "closed",       [FM_BREAKER_OPEN] = "open",
+        [FM_BREAKER_HALF_OPEN] = "half_open", [FM_BREAKER_FORCED_OPEN] = "forced_open",
         [FM_BREAKER_DISABLED] = "disabled",
 };
 
 static const char *const cause_names[_FM_BREAKER_CAUSE_MAX] = {
-        [FM_CAUSE_FAILURE_RATE] = "failure_rate",
-        [FM_CAUSE_SLOW_RATE] = "slow_call_rate",
-        [FM_CAUSE_HEALTH_DOWN] = "health_down",
-        [FM_CAUSE_HEARTBEAT_LOST] = "heartbeat_lost",
-        [FM_CAUSE_OPEN_ELAPSED] = "open_elapsed",
-        [FM_CAUSE_PROBES_PASSED] = "probes_passed",
-        [FM_CAUSE_PROBES_FAILED] = "probes_failed",
-        [FM_CAUSE_OPERATOR] = "operator",
+        [FM_CAUSE_FAILURE_RATE] = "failure_rate",   [FM_CAUSE_SLOW_RATE] = "slow_call_rate",
+        [FM_CAUSE_HEALTH_DOWN] = "health_down",     [FM_CAUSE_HEARTBEAT_LOST] = "heartbeat_lost",
+        [FM_CAUSE_OPEN_ELAPSED] = "open_elapsed",   [FM_CAUSE_PROBES_PASSED] = "probes_passed",
+        [FM_CAUSE_PROBES_FAILED] = "probes_failed", [FM_CAUSE_OPERATOR] = "operator",
 };
 
-const char *fm_breaker_state_name(enum fm_breaker_state s) {
+const char *fm_breaker_state_name(enum fm_breaker_state s)
+{
         return (unsigned)s < _FM_BREAKER_STATE_MAX ? state_names[s] : NULL;
 }
 
-const char *fm_breaker_cause_name(enum fm_breaker_cause c) {
+const char *fm_breaker_cause_name(enum fm_breaker_cause c)
+{
         return (unsigned)c < _FM_BREAKER_CAUSE_MAX ? cause_names[c] : NULL;
 }
 
-void fm_breaker_config_default(struct fm_breaker_config *cfg) {
+void fm_breaker_config_default(struct fm_breaker_config *cfg)
+{
         *cfg = (struct fm_breaker_config){
                 .failure_rate = 0.5,
                 .slow_rate = 0.5,
@@ -46,11 +43,13 @@ void fm_breaker_config_default(struct fm_breaker_config *cfg) {
         };
 }
 
-static bool rate_ok(double r) {
+static bool rate_ok(double r)
+{
         return isfinite(r) && r > 0.0 && r <= 1.0;
 }
 
-int fm_breaker_config_validate(const struct fm_breaker_config *cfg) {
+int fm_breaker_config_validate(const struct fm_breaker_config *cfg)
+{
         if (!rate_ok(cfg->failure_rate) || !rate_ok(cfg->slow_rate))
                 return -EINVAL;
         if (!isfinite(cfg->slow_call_ms) || cfg->slow_call_ms <= 0.0)
@@ -61,25 +60,29 @@ int fm_breaker_config_validate(const struct fm_breaker_config *cfg) {
                 return -EINVAL;
         if (cfg->open_base <= 0 || cfg->open_max < cfg->open_base || cfg->heartbeat_timeout <= 0)
                 return -EINVAL;
-        if (cfg->open_max > FM_BREAKER_OPEN_MAX_LIMIT || cfg->heartbeat_timeout > FM_BREAKER_OPEN_MAX_LIMIT)
+        if (cfg->open_max > FM_BREAKER_OPEN_MAX_LIMIT ||
+            cfg->heartbeat_timeout > FM_BREAKER_OPEN_MAX_LIMIT)
                 return -EINVAL;
         return 0;
 }
 
-void fm_breaker_init(struct fm_breaker *b, fm_ms now) {
+void fm_breaker_init(struct fm_breaker *b, fm_ms now)
+{
         *b = (struct fm_breaker){.state = FM_BREAKER_CLOSED, .since = now};
 }
 
 /* ceil(x * num / den), exact for any 64-bit inputs (num <= den keeps it in range). */
-static uint64_t scale_up(uint64_t x, uint64_t num, uint64_t den) {
+static uint64_t scale_up(uint64_t x, uint64_t num, uint64_t den)
+{
         if (den == 0)
                 return 0;
         unsigned __int128 p = (unsigned __int128)x * num;
         return (uint64_t)((p + den - 1) / den);
 }
 
-void fm_breaker_record(struct fm_breaker *b, const struct fm_breaker_config *cfg,
-                       uint64_t requests, uint64_t errors, uint64_t slow) {
+void fm_breaker_record(struct fm_breaker *b, const struct fm_breaker_config *cfg, uint64_t requests,
+                       uint64_t errors, uint64_t slow)
+{
         if (b->state != FM_BREAKER_HALF_OPEN || requests == 0)
                 return;
         if (b->probe_requests >= cfg->probes)
@@ -95,11 +98,13 @@ void fm_breaker_record(struct fm_breaker *b, const struct fm_breaker_config *cfg
         b->probe_slow += (uint32_t)(s < take ? s : take);
 }
 
-static double ratio(uint64_t part, uint64_t whole) {
+static double ratio(uint64_t part, uint64_t whole)
+{
         return whole ? (double)part / (double)whole : 0.0;
 }
 
-static fm_ms open_duration(const struct fm_breaker_config *cfg, unsigned reopens) {
+static fm_ms open_duration(const struct fm_breaker_config *cfg, unsigned reopens)
+{
         fm_ms d = cfg->open_base;
         for (unsigned i = 0; i < reopens && d < cfg->open_max; i++)
                 d = d > cfg->open_max / 2 ? cfg->open_max : d * 2;
@@ -107,7 +112,8 @@ static fm_ms open_duration(const struct fm_breaker_config *cfg, unsigned reopens
 }
 
 static void enter(struct fm_breaker *b, enum fm_breaker_state to, enum fm_breaker_cause cause,
-                  fm_ms now, struct fm_breaker_transition *t) {
+                  fm_ms now, struct fm_breaker_transition *t)
+{
         t->from = b->state;
         t->to = to;
         t->cause = cause;
@@ -119,7 +125,8 @@ static void enter(struct fm_breaker *b, enum fm_breaker_state to, enum fm_breake
 
 /* Opens (or re-opens from HALF_OPEN, doubling the duration) and records how long. */
 static void open_breaker(struct fm_breaker *b, const struct fm_breaker_config *cfg,
-                         enum fm_breaker_cause cause, fm_ms now, struct fm_breaker_transition *t) {
+                         enum fm_breaker_cause cause, fm_ms now, struct fm_breaker_transition *t)
+{
         bool reopen = b->state == FM_BREAKER_HALF_OPEN;
 
         if (reopen && b->reopens < UINT8_MAX)
@@ -135,7 +142,8 @@ static void open_breaker(struct fm_breaker *b, const struct fm_breaker_config *c
 }
 
 static void add_rates(struct fm_evidence *e, const struct fm_breaker_config *cfg, uint64_t req,
-                      uint64_t err, uint64_t slow, bool window) {
+                      uint64_t err, uint64_t slow, bool window)
+{
         fm_evidence_add(e, "requests", (double)req);
         fm_evidence_add(e, "errors", (double)err);
         fm_evidence_add(e, "slow_calls", (double)slow);
@@ -159,7 +167,8 @@ static void add_rates(struct fm_evidence *e, const struct fm_breaker_config *cfg
  */
 static int open_if_down_or_silent(struct fm_breaker *b, const struct fm_breaker_config *cfg,
                                   const struct fm_breaker_input *in, fm_ms now,
-                                  struct fm_breaker_transition *t) {
+                                  struct fm_breaker_transition *t)
+{
         if (in->health == FM_HEALTH_DOWN) {
                 fm_evidence_add(&t->evidence, "health_down", 1);
                 open_breaker(b, cfg, FM_CAUSE_HEALTH_DOWN, now, t);
@@ -178,7 +187,8 @@ static int open_if_down_or_silent(struct fm_breaker *b, const struct fm_breaker_
 
 static int evaluate_closed(struct fm_breaker *b, const struct fm_breaker_config *cfg,
                            const struct fm_breaker_input *in, fm_ms now,
-                           struct fm_breaker_transition *t) {
+                           struct fm_breaker_transition *t)
+{
         if (open_if_down_or_silent(b, cfg, in, now, t))
                 return 1;
         if (in->requests < cfg->min_requests)
@@ -198,7 +208,8 @@ static int evaluate_closed(struct fm_breaker *b, const struct fm_breaker_config 
 
 static int evaluate_half_open(struct fm_breaker *b, const struct fm_breaker_config *cfg,
                               const struct fm_breaker_input *in, fm_ms now,
-                              struct fm_breaker_transition *t) {
+                              struct fm_breaker_transition *t)
+{
         if (open_if_down_or_silent(b, cfg, in, now, t))
                 return 1;
         if (b->probe_requests < cfg->probes)
@@ -217,7 +228,8 @@ static int evaluate_half_open(struct fm_breaker *b, const struct fm_breaker_conf
 
 int fm_breaker_evaluate(struct fm_breaker *b, const struct fm_breaker_config *cfg,
                         const struct fm_breaker_input *in, fm_ms now,
-                        struct fm_breaker_transition *ret) {
+                        struct fm_breaker_transition *ret)
+{
         struct fm_breaker_transition t = {0};
         int r = 0;
 
@@ -247,7 +259,8 @@ int fm_breaker_evaluate(struct fm_breaker *b, const struct fm_breaker_config *cf
 }
 
 int fm_breaker_force(struct fm_breaker *b, enum fm_breaker_op op, fm_ms now,
-                     struct fm_breaker_transition *ret) {
+                     struct fm_breaker_transition *ret)
+{
         enum fm_breaker_state to;
 
         switch (op) {

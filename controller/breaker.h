@@ -111,8 +111,8 @@ void fm_breaker_init(struct fm_breaker *b, fm_ms now);
  * proportion, rounded up (a probe batch is never made to look better than
  * it was). Does nothing in other states.
  */
-void fm_breaker_record(struct fm_breaker *b, const struct fm_breaker_config *cfg,
-                       uint64_t requests, uint64_t errors, uint64_t slow);
+void fm_breaker_record(struct fm_breaker *b, const struct fm_breaker_config *cfg, uint64_t requests,
+                       uint64_t errors, uint64_t slow);
 
 /*
  * Advances the state machine at now. Returns 1 and fills *ret when the
@@ -137,6 +137,7 @@ int fm_breaker_force(struct fm_breaker *b, enum fm_breaker_op op, fm_ms now,
                      struct fm_breaker_transition *ret);
 
 /* True when the instance should get no regular traffic (OPEN, FORCED_OPEN). */
-static inline bool fm_breaker_ejected(const struct fm_breaker *b) {
+static inline bool fm_breaker_ejected(const struct fm_breaker *b)
+{
         return b->state == FM_BREAKER_OPEN || b->state == FM_BREAKER_FORCED_OPEN;
 }

@@ -6,19 +6,22 @@
 #include <stdlib.h>
 #include <string.h>
 
-void fm_buf_done(struct fm_buf *b) {
+void fm_buf_done(struct fm_buf *b)
+{
         free(b->data);
         *b = (struct fm_buf){0};
 }
 
-void fm_buf_reset(struct fm_buf *b) {
+void fm_buf_reset(struct fm_buf *b)
+{
         b->len = 0;
         if (b->data)
                 b->data[0] = '\0';
 }
 
 /* Makes room for `extra` more bytes plus the terminating NUL. */
-static int reserve(struct fm_buf *b, size_t extra) {
+static int reserve(struct fm_buf *b, size_t extra)
+{
         if (extra >= FM_BUF_MAX || b->len + extra + 1 > FM_BUF_MAX)
                 return -ENOBUFS;
         size_t need = b->len + extra + 1;
@@ -37,7 +40,8 @@ static int reserve(struct fm_buf *b, size_t extra) {
         return 0;
 }
 
-int fm_buf_append(struct fm_buf *b, const void *p, size_t n) {
+int fm_buf_append(struct fm_buf *b, const void *p, size_t n)
+{
         int r = reserve(b, n);
         if (r < 0)
                 return r;
@@ -47,7 +51,8 @@ int fm_buf_append(struct fm_buf *b, const void *p, size_t n) {
         return 0;
 }
 
-int fm_buf_vprintf(struct fm_buf *b, const char *fmt, va_list ap) {
+int fm_buf_vprintf(struct fm_buf *b, const char *fmt, va_list ap)
+{
         va_list aq;
         va_copy(aq, ap);
         int n = vsnprintf(NULL, 0, fmt, aq);
@@ -62,7 +67,8 @@ int fm_buf_vprintf(struct fm_buf *b, const char *fmt, va_list ap) {
         return 0;
 }
 
-int fm_buf_printf(struct fm_buf *b, const char *fmt, ...) {
+int fm_buf_printf(struct fm_buf *b, const char *fmt, ...)
+{
         va_list ap;
         va_start(ap, fmt);
         int r = fm_buf_vprintf(b, fmt, ap);

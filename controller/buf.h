@@ -30,4 +30,5 @@ int fm_buf_append(struct fm_buf *b, const void *p, size_t n);
 
 /* Appends formatted text. Returns 0, -ENOMEM, -ENOBUFS, -EINVAL (format error). */
 int fm_buf_printf(struct fm_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-int fm_buf_vprintf(struct fm_buf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+int fm_buf_vprintf(struct fm_buf *b, const char *fmt, va_list ap)
+        __attribute__((format(printf, 2, 0)));

@@ -1369,14 +1369,13 @@ static void check_dry_run_policies(struct ctx *c, const char *key, json_object *
                 key_error(c, key, "at most %d policies", FM_GOVERNOR_MAX_DRY_RUN);
                 return;
         }
-        static const char *const known[] = {"breaker",  "traffic",          "canary",
-                                            "rollback", "autoscale",        "autotune",
+        static const char *const known[] = {"breaker",          "traffic",   "canary",
+                                            "rollback",         "autoscale", "autotune",
                                             FM_GOVERNOR_POLICY, "alerting"};
         for (size_t k = 0; k < n; k++) {
                 json_object *e = json_object_array_get_idx(v, k);
-                const char *s = json_object_is_type(e, json_type_string)
-                                        ? json_object_get_string(e)
-                                        : NULL;
+                const char *s =
+                        json_object_is_type(e, json_type_string) ? json_object_get_string(e) : NULL;
                 size_t j = 0;
                 while (s && j < ARRAY_SIZE(known) && strcmp(s, known[j]) != 0)
                         j++;
@@ -1418,8 +1417,8 @@ static bool parse_window(struct ctx *c, const char *key, json_object *e,
                 else if (strcmp(k, "duration_min") == 0)
                         dur = val;
                 else {
-                        key_error(c, key, "unknown key '%s' in a window (days, start, duration_min)",
-                                  k);
+                        key_error(c, key,
+                                  "unknown key '%s' in a window (days, start, duration_min)", k);
                         return false;
                 }
         }
@@ -1429,9 +1428,8 @@ static bool parse_window(struct ctx *c, const char *key, json_object *e,
         }
         for (size_t i = 0; i < json_object_array_length(days); i++) {
                 json_object *d = json_object_array_get_idx(days, i);
-                const char *name = json_object_is_type(d, json_type_string)
-                                           ? json_object_get_string(d)
-                                           : "";
+                const char *name =
+                        json_object_is_type(d, json_type_string) ? json_object_get_string(d) : "";
                 size_t j = 0;
                 if (strcmp(name, "all") == 0) {
                         w.days = FM_DAY_ALL;
@@ -1445,9 +1443,8 @@ static bool parse_window(struct ctx *c, const char *key, json_object *e,
                 }
                 w.days |= (uint8_t)(1u << j);
         }
-        const char *hhmm = json_object_is_type(start, json_type_string)
-                                   ? json_object_get_string(start)
-                                   : NULL;
+        const char *hhmm =
+                json_object_is_type(start, json_type_string) ? json_object_get_string(start) : NULL;
         unsigned h, m;
         char tail;
         if (!hhmm || sscanf(hhmm, "%2u:%2u%c", &h, &m, &tail) != 2 || h > 23 || m > 59 ||
@@ -1586,8 +1583,7 @@ static const struct field scale_step_down_fields[] = {
 
 static const struct field scale_target_fields[] = {
         NUMBER0("gpu_util", policies.autoscale.metric[FM_AUTOSCALE_GPU_UTIL].target, 0, 1),
-        NUMBER0("queue_depth", policies.autoscale.metric[FM_AUTOSCALE_QUEUE_DEPTH].target, 0,
-                1e9),
+        NUMBER0("queue_depth", policies.autoscale.metric[FM_AUTOSCALE_QUEUE_DEPTH].target, 0, 1e9),
         NUMBER0("in_flight", policies.autoscale.metric[FM_AUTOSCALE_IN_FLIGHT].target, 0, 1e9),
         NUMBER0("latency_ms", policies.autoscale.metric[FM_AUTOSCALE_LATENCY].target, 0, 3.6e6),
         {0},
@@ -1733,8 +1729,8 @@ static void policy_checks(struct ctx *c)
         if (!failed(c, "autoscale.min_replicas") && !failed(c, "autoscale.max_replicas") &&
             a->min_replicas > a->max_replicas)
                 rule_error(c, "autoscale.min_replicas", "autoscale.max_replicas",
-                           "min_replicas (%" PRIu32 ") must not be greater than max_replicas (%" PRIu32
-                           ")",
+                           "min_replicas (%" PRIu32
+                           ") must not be greater than max_replicas (%" PRIu32 ")",
                            a->min_replicas, a->max_replicas);
         if (p->autoscale_enabled) {
                 bool any = false;

@@ -40,15 +40,15 @@
 
 /* Every name an intent's policy can have: the label set of fleetmedic_actions_total. */
 static const char *const policy_names[] = {
-        "breaker", "traffic", "canary", "rollback", "autoscale", "autotune", FM_GOVERNOR_POLICY,
-        "alerting",
+        "breaker",   "traffic",  "canary",           "rollback",
+        "autoscale", "autotune", FM_GOVERNOR_POLICY, "alerting",
 };
 #define N_POLICY_NAMES ARRAY_SIZE(policy_names)
 #define MAX_POLICIES 8
 
 /* Upper bounds of fleetmedic_decode_seconds. */
-static const double decode_bounds[] = {1e-6, 2.5e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4,
-                                       5e-4, 1e-3, 2.5e-3, 1e-2};
+static const double decode_bounds[] = {1e-6, 2.5e-6, 5e-6, 1e-5, 2.5e-5, 5e-5,
+                                       1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 1e-2};
 
 struct daemon {
         const struct fm_daemon_options *opt;
@@ -89,7 +89,8 @@ struct daemon {
         unsigned recent_head, recent_n;
 };
 
-static fm_ms realtime_ms(struct daemon *d) {
+static fm_ms realtime_ms(struct daemon *d)
+{
         uint64_t usec;
         if (sd_event_now(d->event, CLOCK_REALTIME, &usec) < 0) {
                 struct timespec ts;
@@ -99,7 +100,8 @@ static fm_ms realtime_ms(struct daemon *d) {
         return (fm_ms)(usec / 1000);
 }
 
-static double monotonic_s(void) {
+static double monotonic_s(void)
+{
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
         return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
@@ -110,7 +112,8 @@ static double monotonic_s(void) {
 static void force_dry_run(struct fm_config *cfg);
 
 /* The file (or the defaults) with the command line on top. Errors are logged. */
-static int load_config(const struct fm_daemon_options *opt, struct fm_config *ret) {
+static int load_config(const struct fm_daemon_options *opt, struct fm_config *ret)
+{
         struct fm_config cfg;
         unsigned n = 0;
         int r;
@@ -155,7 +158,8 @@ static int load_config(const struct fm_daemon_options *opt, struct fm_config *re
                 unsigned salen;
                 if (fm_http_parse_listen(opt->listen, &sa, &salen) < 0 ||
                     strlen(opt->listen) >= sizeof(cfg.http_listen)) {
-                        log_error("--listen %s: expected ADDR:PORT, e.g. 127.0.0.1:9187 or [::1]:9187",
+                        log_error("--listen %s: expected ADDR:PORT, e.g. 127.0.0.1:9187 or "
+                                  "[::1]:9187",
                                   opt->listen);
                         return -EINVAL;
                 }
@@ -195,7 +199,8 @@ static int load_config(const struct fm_daemon_options *opt, struct fm_config *re
         return 0;
 }
 
-static int ensure_state_dir(const char *dir) {
+static int ensure_state_dir(const char *dir)
+{
         if (mkdir(dir, 0750) < 0 && errno != EEXIST)
                 return -errno;
         struct stat st;
@@ -206,7 +211,8 @@ static int ensure_state_dir(const char *dir) {
 
 /* ---- audit and decisions ------------------------------------------------------------------- */
 
-static void remember(struct daemon *d, const char *record) {
+static void remember(struct daemon *d, const char *record)
+{
         char *copy = strdup(record);
         if (!copy)
                 return;
@@ -220,7 +226,8 @@ static void remember(struct daemon *d, const char *record) {
         d->recent[slot] = copy;
 }
 
-static void publish_decision(struct daemon *d, const char *deployment, const char *record) {
+static void publish_decision(struct daemon *d, const char *deployment, const char *record)
+{
         char topic[FM_PREFIX_MAX + FM_NAME_MAX + 32];
         remember(d, record);
         if (!d->mqtt)
@@ -232,7 +239,8 @@ static void publish_decision(struct daemon *d, const char *deployment, const cha
                 log_warning("publishing a decision to %s failed: %s", topic, strerror(-r));
 }
 
-static void handle_plan(struct daemon *d) {
+static void handle_plan(struct daemon *d)
+{
         struct fm_buf *b = &d->scratch;
 
         for (uint32_t k = 0; k < d->plan.n_transitions; k++) {
@@ -273,7 +281,8 @@ static void handle_plan(struct daemon *d) {
         }
 }
 
-static void publish_state(struct daemon *d, fm_ms now, bool online) {
+static void publish_state(struct daemon *d, fm_ms now, bool online)
+{
         if (!d->mqtt || !fm_mqtt_connected(d->mqtt))
                 return;
         struct fm_buf *b = &d->scratch;
@@ -286,7 +295,8 @@ static void publish_state(struct daemon *d, fm_ms now, bool online) {
 
 /* ---- MQTT ---------------------------------------------------------------------------------- */
 
-static int kind_of_topic(const char *topic) {
+static int kind_of_topic(const char *topic)
+{
         const char *slash = strrchr(topic, '/');
         const char *k = slash ? slash + 1 : topic;
         for (int i = 0; i < _FM_EVENT_KIND_MAX; i++)
@@ -295,7 +305,8 @@ static int kind_of_topic(const char *topic) {
         return -1;
 }
 
-static void on_message(void *userdata, const char *topic, const void *payload, size_t len) {
+static void on_message(void *userdata, const char *topic, const void *payload, size_t len)
+{
         struct daemon *d = userdata;
         fm_ms now = realtime_ms(d);
         enum fm_reject why = FM_REJECT_NONE;
@@ -304,8 +315,7 @@ static void on_message(void *userdata, const char *topic, const void *payload, s
         if (kind >= 0)
                 d->received[kind]++;
         double t0 = monotonic_s();
-        int r = fm_decoder_decode(d->decoder, topic, strlen(topic), payload, len, now, d->ev,
-                                  &why);
+        int r = fm_decoder_decode(d->decoder, topic, strlen(topic), payload, len, now, d->ev, &why);
         fm_metric_hist_observe(&d->decode_seconds, monotonic_s() - t0);
         if (r == -EBADMSG)
                 d->rejected[why]++;
@@ -325,14 +335,16 @@ static void on_message(void *userdata, const char *topic, const void *payload, s
                 log_error("applying an event on %s failed: %s", topic, strerror(-r));
 }
 
-static void notify_status(struct daemon *d) {
+static void notify_status(struct daemon *d)
+{
         sd_notifyf(false, "STATUS=mqtt %s%s; %" PRIu32 " deployments, %" PRIu32 " instances",
                    d->mqtt && fm_mqtt_connected(d->mqtt) ? "connected" : "disconnected",
                    d->mqtt && fm_mqtt_subscribed(d->mqtt) ? ", subscribed" : "",
                    d->fleet->n_deployments, d->fleet->n_instances);
 }
 
-static void on_connected(void *userdata, bool session_present) {
+static void on_connected(void *userdata, bool session_present)
+{
         struct daemon *d = userdata;
         d->connects++;
         log_info("connected to mqtt%s://%s:%u as %s (%s session)", d->cfg.mqtt.tls ? "s" : "",
@@ -342,19 +354,22 @@ static void on_connected(void *userdata, bool session_present) {
         notify_status(d);
 }
 
-static void on_subscribed(void *userdata) {
+static void on_subscribed(void *userdata)
+{
         struct daemon *d = userdata;
         log_info("subscribed to %s/+/+/{health,kpi,feedback}", d->cfg.mqtt.topic_prefix);
         notify_status(d);
 }
 
-static void on_disconnected(void *userdata, int reason) {
+static void on_disconnected(void *userdata, int reason)
+{
         struct daemon *d = userdata;
         log_warning("mqtt connection lost (reason %d); reconnecting", reason);
         notify_status(d);
 }
 
-static int start_mqtt(struct daemon *d) {
+static int start_mqtt(struct daemon *d)
+{
         static const struct fm_mqtt_callbacks cb = {
                 .message = on_message,
                 .connected = on_connected,
@@ -363,8 +378,7 @@ static int start_mqtt(struct daemon *d) {
         };
         struct fm_mqtt_config mc = d->cfg.mqtt;
 
-        snprintf(d->state_topic, sizeof(d->state_topic), "%s/_fleetmedic/state",
-                 mc.topic_prefix);
+        snprintf(d->state_topic, sizeof(d->state_topic), "%s/_fleetmedic/state", mc.topic_prefix);
         snprintf(mc.will_topic, sizeof(mc.will_topic), "%s", d->state_topic);
         snprintf(mc.will_payload, sizeof(mc.will_payload), "{\"online\":false}");
         int r = fm_mqtt_new(d->event, &mc, &cb, d, &d->mqtt);
@@ -375,7 +389,8 @@ static int start_mqtt(struct daemon *d) {
 
 /* ---- HTTP ---------------------------------------------------------------------------------- */
 
-static int render_metrics(struct daemon *d, struct fm_buf *b) {
+static int render_metrics(struct daemon *d, struct fm_buf *b)
+{
         const struct fm_fleet *f = d->fleet;
         static const char *const kind_key[] = {"kind"};
         static const char *const reason_key[] = {"reason"};
@@ -482,7 +497,8 @@ static int render_metrics(struct daemon *d, struct fm_buf *b) {
 }
 
 static unsigned http_handler(void *userdata, const char *path, struct fm_buf *body,
-                             const char **content_type) {
+                             const char **content_type)
+{
         struct daemon *d = userdata;
         bool ready = d->mqtt && fm_mqtt_subscribed(d->mqtt);
 
@@ -526,14 +542,16 @@ static unsigned http_handler(void *userdata, const char *path, struct fm_buf *bo
 
 /* ---- timers and signals -------------------------------------------------------------------- */
 
-static int arm(sd_event_source *s, fm_ms period) {
+static int arm(sd_event_source *s, fm_ms period)
+{
         int r = sd_event_source_set_time_relative(s, (uint64_t)period * 1000);
         if (r < 0)
                 return r;
         return sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
 }
 
-static int on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
+static int on_tick(sd_event_source *s, uint64_t usec, void *userdata)
+{
         struct daemon *d = userdata;
         fm_ms now = realtime_ms(d);
         (void)usec;
@@ -556,14 +574,16 @@ static int on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
         return arm(s, d->cfg.tick);
 }
 
-static int on_watchdog(sd_event_source *s, uint64_t usec, void *userdata) {
+static int on_watchdog(sd_event_source *s, uint64_t usec, void *userdata)
+{
         struct daemon *d = userdata;
         (void)usec;
         sd_notify(false, "WATCHDOG=1");
         return arm(s, (fm_ms)(d->watchdog_usec / 2000));
 }
 
-static int on_stop(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+static int on_stop(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
+{
         struct daemon *d = userdata;
         log_info("received %s, stopping", strsignal((int)si->ssi_signo));
         sd_notify(false, "STOPPING=1");
@@ -571,7 +591,8 @@ static int on_stop(sd_event_source *s, const struct signalfd_siginfo *si, void *
         return sd_event_exit(sd_event_source_get_event(s), 0);
 }
 
-static bool mqtt_config_equal(const struct fm_mqtt_config *a, const struct fm_mqtt_config *b) {
+static bool mqtt_config_equal(const struct fm_mqtt_config *a, const struct fm_mqtt_config *b)
+{
         return strcmp(a->host, b->host) == 0 && a->port == b->port && a->tls == b->tls &&
                a->protocol == b->protocol && strcmp(a->client_id, b->client_id) == 0 &&
                strcmp(a->topic_prefix, b->topic_prefix) == 0 && a->qos == b->qos &&
@@ -591,7 +612,8 @@ static bool mqtt_config_equal(const struct fm_mqtt_config *a, const struct fm_mq
  * HTTP server are recreated only when their settings changed. An invalid
  * file changes nothing.
  */
-static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
+{
         struct daemon *d = userdata;
         struct fm_config cfg;
         (void)s;
@@ -642,8 +664,7 @@ static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void
         if (http_changed) {
                 struct fm_http *h = NULL;
                 if (fm_http_new(d->event, cfg.http_listen, http_handler, d, &h) < 0) {
-                        log_error("cannot listen on %s; keeping the old listener",
-                                  cfg.http_listen);
+                        log_error("cannot listen on %s; keeping the old listener", cfg.http_listen);
                 } else {
                         fm_http_free(d->http);
                         d->http = h;
@@ -660,11 +681,13 @@ done:
 /* ---- lifecycle ----------------------------------------------------------------------------- */
 
 /* No actuator is wired in yet: the governor decides, nothing is executed. */
-static void force_dry_run(struct fm_config *cfg) {
+static void force_dry_run(struct fm_config *cfg)
+{
         cfg->governor.dry_run = true;
 }
 
-static void daemon_done(struct daemon *d) {
+static void daemon_done(struct daemon *d)
+{
         d->mqtt = fm_mqtt_free(d->mqtt);
         d->http = fm_http_free(d->http);
         sd_event_source_unref(d->tick);
@@ -682,7 +705,8 @@ static void daemon_done(struct daemon *d) {
                 free(d->recent[(d->recent_head + k) % RECENT_DECISIONS]);
 }
 
-static int daemon_start(struct daemon *d) {
+static int daemon_start(struct daemon *d)
+{
         struct fm_decoder_config dcfg;
         sigset_t mask;
         int r;
@@ -747,7 +771,8 @@ static int daemon_start(struct daemon *d) {
         return start_mqtt(d);
 }
 
-int fm_daemon_run(const struct fm_daemon_options *opt) {
+int fm_daemon_run(const struct fm_daemon_options *opt)
+{
         struct daemon d = {.opt = opt};
         int r;
 

@@ -54,24 +54,26 @@ struct demo {
 };
 
 /* A small seeded generator: the demo prints the same thing every run. */
-static uint32_t demo_rand(struct demo *d, uint32_t below) {
+static uint32_t demo_rand(struct demo *d, uint32_t below)
+{
         d->rng = d->rng * UINT64_C(6364136223846793005) + UINT64_C(1442695040888963407);
         return below ? (uint32_t)((d->rng >> 33) % below) : 0;
 }
 
-static void publish(struct demo *d, const char *topic, const char *payload, fm_ms now) {
+static void publish(struct demo *d, const char *topic, const char *payload, fm_ms now)
+{
         enum fm_reject why = FM_REJECT_NONE;
         int r = fm_decoder_decode(d->dec, topic, strlen(topic), payload, strlen(payload), now,
                                   d->ev, &why);
         if (r == 0)
                 r = fm_fleet_apply(d->fleet, d->ev, &why);
         if (r == -EBADMSG)
-                fprintf(d->out,
-                        "t=+%" PRId64 ".000s rejected %s reason=%s\n    payload: %s\n",
+                fprintf(d->out, "t=+%" PRId64 ".000s rejected %s reason=%s\n    payload: %s\n",
                         (now - d->origin) / FM_MS_PER_S, topic, fm_reject_name(why), payload);
 }
 
-static void publish_kpi(struct demo *d, size_t k, int64_t t_s, fm_ms now) {
+static void publish_kpi(struct demo *d, size_t k, int64_t t_s, fm_ms now)
+{
         const struct demo_instance *in = &demo_fleet[k];
         int64_t rel = t_s - DEMO_START_S;
         bool failing = k == 2 && rel >= 60 && rel < 240;
@@ -99,12 +101,12 @@ static void publish_kpi(struct demo *d, size_t k, int64_t t_s, fm_ms now) {
                  "\"counts\":[%u,%u,%u,%u,%u,%u,%u,%u,%u,%u]},"
                  "\"queue_depth\":%u,\"gpu_util\":0.%02u}",
                  t_s, ++d->seq[k], in->version, DEMO_STEP_S, requests, errors, c[0], c[1], c[2],
-                 c[3], c[4], c[5], c[6], c[7], c[8], c[9], demo_rand(d, 4),
-                 40 + demo_rand(d, 30));
+                 c[3], c[4], c[5], c[6], c[7], c[8], c[9], demo_rand(d, 4), 40 + demo_rand(d, 30));
         publish(d, topic, payload, now);
 }
 
-static void publish_health(struct demo *d, size_t k, int64_t t_s, fm_ms now) {
+static void publish_health(struct demo *d, size_t k, int64_t t_s, fm_ms now)
+{
         const struct demo_instance *in = &demo_fleet[k];
         char topic[256], payload[512];
         snprintf(topic, sizeof(topic), "fleet/%s/%s/health", in->deployment, in->instance);
@@ -116,7 +118,8 @@ static void publish_health(struct demo *d, size_t k, int64_t t_s, fm_ms now) {
 }
 
 /* Messages a real fleet sends now and then, each rejected for its own reason. */
-static void publish_broken(struct demo *d, int64_t rel, int64_t t_s, fm_ms now) {
+static void publish_broken(struct demo *d, int64_t rel, int64_t t_s, fm_ms now)
+{
         char payload[256];
         switch (rel) {
         case 20:
@@ -143,7 +146,8 @@ static void publish_broken(struct demo *d, int64_t rel, int64_t t_s, fm_ms now) 
         }
 }
 
-static int tick(struct demo *d, fm_ms now, const struct fm_policy *policies, size_t n) {
+static int tick(struct demo *d, fm_ms now, const struct fm_policy *policies, size_t n)
+{
         int r = fm_reconcile(d->fleet, policies, n, now, &d->plan);
         if (r >= 0)
                 r = fm_governor_review(d->governor, d->fleet, &d->plan, now);
@@ -155,7 +159,8 @@ static int tick(struct demo *d, fm_ms now, const struct fm_policy *policies, siz
         return r;
 }
 
-static void print_summary(struct demo *d) {
+static void print_summary(struct demo *d)
+{
         const struct fm_fleet *f = d->fleet;
 
         fprintf(d->out, "\nfleet at the end:\n");
@@ -175,12 +180,14 @@ static void print_summary(struct demo *d) {
                                 dep->name, v->name, v->requests_total, v->errors_total, p50, p99);
                 }
         }
-        fprintf(d->out, "events accepted: health=%" PRIu64 " kpi=%" PRIu64 " feedback=%" PRIu64 "\n",
+        fprintf(d->out,
+                "events accepted: health=%" PRIu64 " kpi=%" PRIu64 " feedback=%" PRIu64 "\n",
                 f->stats.accepted[FM_EVENT_HEALTH], f->stats.accepted[FM_EVENT_KPI],
                 f->stats.accepted[FM_EVENT_FEEDBACK]);
 }
 
-int fm_demo_run(FILE *out) {
+int fm_demo_run(FILE *out)
+{
         struct fm_decoder_config dcfg;
         struct fm_fleet_config fcfg;
         struct demo d = {.out = out, .rng = 42, .origin = (fm_ms)DEMO_START_S * FM_MS_PER_S};
@@ -210,9 +217,10 @@ int fm_demo_run(FILE *out) {
 
         fprintf(out, "fleetmedic demo: %zu instances in 2 deployments, %d simulated seconds\n",
                 ARRAY_SIZE(demo_fleet), DEMO_DURATION_S);
-        fprintf(out, "breaker: failure_rate>=%.2f or slow_call_rate>=%.2f (calls over %.0f ms) "
-                     "with >=%u requests in %" PRId64 " s; open %" PRId64 " s doubling to %" PRId64
-                     " s; %u probes\n\n",
+        fprintf(out,
+                "breaker: failure_rate>=%.2f or slow_call_rate>=%.2f (calls over %.0f ms) "
+                "with >=%u requests in %" PRId64 " s; open %" PRId64 " s doubling to %" PRId64
+                " s; %u probes\n\n",
                 fcfg.breaker.failure_rate, fcfg.breaker.slow_rate, fcfg.breaker.slow_call_ms,
                 fcfg.breaker.min_requests, fcfg.breaker.window / FM_MS_PER_S,
                 fcfg.breaker.open_base / FM_MS_PER_S, fcfg.breaker.open_max / FM_MS_PER_S,

@@ -24,8 +24,8 @@
 #define FM_REASON_MAX 256 /* health reason, bytes */
 
 /* Caps on arrays inside one payload; more is rejected as too_many_items. */
-#define FM_HIST_MAX_BOUNDS 64   /* latency_hist.le_ms / score_hist.le entries */
-#define FM_OUTCOMES_MAX 1024    /* feedback outcomes per event */
+#define FM_HIST_MAX_BOUNDS 64 /* latency_hist.le_ms / score_hist.le entries */
+#define FM_OUTCOMES_MAX 1024  /* feedback outcomes per event */
 
 /* Decoder defaults (documented in README and the example configuration). */
 #define FM_DECODER_DEFAULT_MAX_PAYLOAD (64 * 1024) /* bytes */
@@ -59,19 +59,20 @@ enum fm_reject {
         FM_REJECT_UNKNOWN_SCHEMA_VERSION, /* "unknown_schema_version": `v` missing or not 1 */
         FM_REJECT_MISSING_FIELD,          /* "missing_field": a field the kind needs */
         FM_REJECT_BAD_TYPE,               /* "bad_type": a field of the wrong JSON type */
-        FM_REJECT_BAD_NUMBER,             /* "bad_number": non-finite, negative, or a count that is not an integer */
-        FM_REJECT_OUT_OF_RANGE,           /* "out_of_range": utilisation, score or label outside its range */
+        FM_REJECT_BAD_NUMBER,   /* "bad_number": non-finite, negative, or a count that is not an
+                                   integer */
+        FM_REJECT_OUT_OF_RANGE, /* "out_of_range": utilisation, score or label outside its range */
         FM_REJECT_ERRORS_EXCEED_REQUESTS, /* "errors_exceed_requests" */
         FM_REJECT_TIMESTAMP_SKEW,         /* "timestamp_skew": ts further than the skew from now */
-        FM_REJECT_BAD_HISTOGRAM,          /* "bad_histogram": bounds not ascending, counts not len+1 */
-        FM_REJECT_BAD_STATUS,             /* "bad_status": health status not ok/degraded/down */
-        FM_REJECT_FIELD_TOO_LONG,         /* "field_too_long": reason over 256 bytes */
-        FM_REJECT_TOO_MANY_ITEMS,         /* "too_many_items": histogram or outcomes over their cap */
+        FM_REJECT_BAD_HISTOGRAM,  /* "bad_histogram": bounds not ascending, counts not len+1 */
+        FM_REJECT_BAD_STATUS,     /* "bad_status": health status not ok/degraded/down */
+        FM_REJECT_FIELD_TOO_LONG, /* "field_too_long": reason over 256 bytes */
+        FM_REJECT_TOO_MANY_ITEMS, /* "too_many_items": histogram or outcomes over their cap */
         /* produced by fleet state */
-        FM_REJECT_DUPLICATE,              /* "duplicate": seq not newer than the last seen */
-        FM_REJECT_DEPLOYMENT_CAP,         /* "deployment_cap" */
-        FM_REJECT_VERSION_CAP,            /* "version_cap" */
-        FM_REJECT_INSTANCE_CAP,           /* "instance_cap" */
+        FM_REJECT_DUPLICATE,      /* "duplicate": seq not newer than the last seen */
+        FM_REJECT_DEPLOYMENT_CAP, /* "deployment_cap" */
+        FM_REJECT_VERSION_CAP,    /* "version_cap" */
+        FM_REJECT_INSTANCE_CAP,   /* "instance_cap" */
         _FM_REJECT_MAX,
 };
 
@@ -140,7 +141,7 @@ struct fm_hist {
 };
 
 struct fm_outcome {
-        double score; /* finite, in [0, 1] */
+        double score;  /* finite, in [0, 1] */
         uint8_t label; /* 0 or 1 */
 };
 
@@ -150,8 +151,8 @@ struct fm_event {
         char deployment[FM_NAME_MAX + 1];
         char instance[FM_NAME_MAX + 1];
         char version[FM_VERSION_MAX + 1]; /* "" unless FM_F_VERSION */
-        fm_ms ts;      /* payload ts (ms, fraction truncated toward -inf) or `now` */
-        uint64_t seq;  /* valid with FM_F_SEQ */
+        fm_ms ts;     /* payload ts (ms, fraction truncated toward -inf) or `now` */
+        uint64_t seq; /* valid with FM_F_SEQ */
 
         /* health: status is required for this kind */
         enum fm_health_status status;
@@ -159,10 +160,10 @@ struct fm_event {
         char reason[FM_REASON_MAX + 1];
 
         /* kpi */
-        double interval_s;  /* > 0, valid with FM_F_INTERVAL */
-        uint64_t requests;  /* valid with FM_F_REQUESTS */
-        uint64_t errors;    /* valid with FM_F_ERRORS; requires requests; <= requests */
-        struct fm_hist latency_hist; /* valid with FM_F_LATENCY_HIST; bounds in ms */
+        double interval_s;             /* > 0, valid with FM_F_INTERVAL */
+        uint64_t requests;             /* valid with FM_F_REQUESTS */
+        uint64_t errors;               /* valid with FM_F_ERRORS; requires requests; <= requests */
+        struct fm_hist latency_hist;   /* valid with FM_F_LATENCY_HIST; bounds in ms */
         double p50_ms, p95_ms, p99_ms; /* valid with FM_F_LATENCY_MS */
         double gauge[_FM_GAUGE_MAX];   /* each valid with FM_F_GAUGE(g) */
         struct fm_hist score_hist;     /* valid with FM_F_SCORE_HIST */
@@ -173,9 +174,9 @@ struct fm_event {
 };
 
 struct fm_decoder_config {
-        size_t max_payload;   /* bytes; payloads larger are too_large */
-        fm_ms max_skew;       /* |ts - now| above this is timestamp_skew */
-        const char *prefix;   /* topic prefix without trailing '/'; may contain '/' */
+        size_t max_payload; /* bytes; payloads larger are too_large */
+        fm_ms max_skew;     /* |ts - now| above this is timestamp_skew */
+        const char *prefix; /* topic prefix without trailing '/'; may contain '/' */
 };
 
 /* Fills *cfg with the defaults above. */
@@ -208,8 +209,8 @@ struct fm_decoder *fm_decoder_free(struct fm_decoder *d);
  * json-c's parse tree, which is released before returning.
  */
 int fm_decoder_decode(struct fm_decoder *d, const char *topic, size_t topic_len,
-                      const void *payload, size_t payload_len, fm_ms now,
-                      struct fm_event *ret, enum fm_reject *ret_reason);
+                      const void *payload, size_t payload_len, fm_ms now, struct fm_event *ret,
+                      enum fm_reject *ret_reason);
 
 /* Name checks of the schema, exposed for the shell and the tests. */
 bool fm_name_valid(const char *s, size_t len) _pure_;    /* deployment, instance */

@@ -23,7 +23,8 @@ struct fm_evidence {
 };
 
 /* Appends one pair; pairs past FM_EVIDENCE_MAX are dropped (callers stay far below it). */
-static inline void fm_evidence_add(struct fm_evidence *e, const char *key, double value) {
+static inline void fm_evidence_add(struct fm_evidence *e, const char *key, double value)
+{
         if (e->n < FM_EVIDENCE_MAX)
                 e->item[e->n++] = (struct fm_evidence_item){key, value};
 }

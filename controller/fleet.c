@@ -12,7 +12,8 @@
 #define INSTANCE_MAP_HINT 8
 #define VERSION_MAP_HINT 4
 
-void fm_fleet_config_default(struct fm_fleet_config *cfg) {
+void fm_fleet_config_default(struct fm_fleet_config *cfg)
+{
         *cfg = (struct fm_fleet_config){
                 .max_deployments = 256,
                 .max_versions = 512,
@@ -30,7 +31,8 @@ void fm_fleet_config_default(struct fm_fleet_config *cfg) {
         fm_breaker_config_default(&cfg->breaker);
 }
 
-int fm_fleet_config_validate(const struct fm_fleet_config *cfg) {
+int fm_fleet_config_validate(const struct fm_fleet_config *cfg)
+{
         if (cfg->max_deployments == 0 || cfg->max_versions == 0 ||
             cfg->max_versions_per_deployment == 0 || cfg->max_instances == 0 ||
             cfg->max_instances_per_deployment == 0)
@@ -46,19 +48,23 @@ int fm_fleet_config_validate(const struct fm_fleet_config *cfg) {
         return fm_breaker_config_validate(&cfg->breaker);
 }
 
-static const char *deployment_key(const void *p) {
+static const char *deployment_key(const void *p)
+{
         return ((const struct fm_deployment *)p)->name;
 }
 
-static const char *version_key(const void *p) {
+static const char *version_key(const void *p)
+{
         return ((const struct fm_version *)p)->name;
 }
 
-static const char *instance_key(const void *p) {
+static const char *instance_key(const void *p)
+{
         return ((const struct fm_instance *)p)->name;
 }
 
-int fm_fleet_new(const struct fm_fleet_config *cfg, struct fm_fleet **ret) {
+int fm_fleet_new(const struct fm_fleet_config *cfg, struct fm_fleet **ret)
+{
         int r = fm_fleet_config_validate(cfg);
         if (r < 0)
                 return r;
@@ -77,7 +83,8 @@ int fm_fleet_new(const struct fm_fleet_config *cfg, struct fm_fleet **ret) {
         return 0;
 }
 
-int fm_fleet_reconfigure(struct fm_fleet *f, const struct fm_fleet_config *cfg) {
+int fm_fleet_reconfigure(struct fm_fleet *f, const struct fm_fleet_config *cfg)
+{
         int r = fm_fleet_config_validate(cfg);
         if (r < 0)
                 return r;
@@ -134,7 +141,8 @@ int fm_fleet_reconfigure(struct fm_fleet *f, const struct fm_fleet_config *cfg) 
         } while (0)
 
 /* The version list of instances has no tail pointer; a dummy one keeps the macro usable. */
-static void version_link(struct fm_version *v, struct fm_instance *i) {
+static void version_link(struct fm_version *v, struct fm_instance *i)
+{
         i->vprev = NULL;
         i->vnext = v->instances;
         if (v->instances)
@@ -144,7 +152,8 @@ static void version_link(struct fm_version *v, struct fm_instance *i) {
         i->version = v;
 }
 
-static void version_unlink(struct fm_instance *i) {
+static void version_unlink(struct fm_instance *i)
+{
         struct fm_version *v = i->version;
         if (i->vprev)
                 i->vprev->vnext = i->vnext;
@@ -157,7 +166,8 @@ static void version_unlink(struct fm_instance *i) {
         i->version = NULL;
 }
 
-static void instance_remove(struct fm_fleet *f, struct fm_instance *i) {
+static void instance_remove(struct fm_fleet *f, struct fm_instance *i)
+{
         struct fm_deployment *d = i->deployment;
 
         version_unlink(i);
@@ -168,7 +178,8 @@ static void instance_remove(struct fm_fleet *f, struct fm_instance *i) {
         free(i);
 }
 
-static void version_remove(struct fm_fleet *f, struct fm_version *v) {
+static void version_remove(struct fm_fleet *f, struct fm_version *v)
+{
         struct fm_deployment *d = v->deployment;
 
         fm_map_remove(&d->version_map, v);
@@ -179,7 +190,8 @@ static void version_remove(struct fm_fleet *f, struct fm_version *v) {
         free(v);
 }
 
-static void deployment_remove(struct fm_fleet *f, struct fm_deployment *d) {
+static void deployment_remove(struct fm_fleet *f, struct fm_deployment *d)
+{
         while (d->instances)
                 instance_remove(f, d->instances);
         while (d->versions)
@@ -192,7 +204,8 @@ static void deployment_remove(struct fm_fleet *f, struct fm_deployment *d) {
         free(d);
 }
 
-struct fm_fleet *fm_fleet_free(struct fm_fleet *f) {
+struct fm_fleet *fm_fleet_free(struct fm_fleet *f)
+{
         if (!f)
                 return NULL;
         while (f->deployments)
@@ -202,7 +215,8 @@ struct fm_fleet *fm_fleet_free(struct fm_fleet *f) {
         return NULL;
 }
 
-static struct fm_deployment *deployment_create(struct fm_fleet *f, const char *name, fm_ms now) {
+static struct fm_deployment *deployment_create(struct fm_fleet *f, const char *name, fm_ms now)
+{
         struct fm_deployment *d = calloc(1, sizeof(*d));
         if (!d)
                 return NULL;
@@ -227,7 +241,8 @@ fail:
 }
 
 static struct fm_version *version_create(struct fm_fleet *f, struct fm_deployment *d,
-                                         const char *name, fm_ms now) {
+                                         const char *name, fm_ms now)
+{
         struct fm_version *v = calloc(1, sizeof(*v));
         if (!v)
                 return NULL;
@@ -239,8 +254,7 @@ static struct fm_version *version_create(struct fm_fleet *f, struct fm_deploymen
         (void)fm_window_init(&v->burn_fine, FM_BURN_FINE_SLOT_MS, 60);
         (void)fm_window_init(&v->burn_coarse, FM_BURN_COARSE_SLOT_MS, 60);
         fm_sketch_reset(&v->latency_total);
-        (void)fm_sketch_ring_init(&v->latency_recent,
-                                  f->cfg.latency_window / f->cfg.latency_slots,
+        (void)fm_sketch_ring_init(&v->latency_recent, f->cfg.latency_window / f->cfg.latency_slots,
                                   f->cfg.latency_slots);
         if (fm_map_put(&d->version_map, v) < 0) {
                 free(v);
@@ -253,7 +267,8 @@ static struct fm_version *version_create(struct fm_fleet *f, struct fm_deploymen
 }
 
 static struct fm_instance *instance_create(struct fm_fleet *f, struct fm_deployment *d,
-                                           struct fm_version *v, const char *name, fm_ms now) {
+                                           struct fm_version *v, const char *name, fm_ms now)
+{
         struct fm_instance *i = calloc(1, sizeof(*i));
         if (!i)
                 return NULL;
@@ -276,15 +291,18 @@ static struct fm_instance *instance_create(struct fm_fleet *f, struct fm_deploym
         return i;
 }
 
-struct fm_deployment *fm_fleet_find_deployment(const struct fm_fleet *f, const char *name) {
+struct fm_deployment *fm_fleet_find_deployment(const struct fm_fleet *f, const char *name)
+{
         return fm_map_get(&f->deployment_map, name, strlen(name));
 }
 
-struct fm_instance *fm_deployment_find_instance(const struct fm_deployment *d, const char *name) {
+struct fm_instance *fm_deployment_find_instance(const struct fm_deployment *d, const char *name)
+{
         return fm_map_get(&d->instance_map, name, strlen(name));
 }
 
-struct fm_version *fm_deployment_find_version(const struct fm_deployment *d, const char *name) {
+struct fm_version *fm_deployment_find_version(const struct fm_deployment *d, const char *name)
+{
         return fm_map_get(&d->version_map, name, strlen(name));
 }
 
@@ -294,13 +312,15 @@ struct fm_version *fm_deployment_find_version(const struct fm_deployment *d, con
  * event whose own timestamp is newer than the last one is a new sequence,
  * not a duplicate (a redelivered message carries its original ts).
  */
-static bool is_duplicate(const struct fm_instance *i, const struct fm_event *ev) {
+static bool is_duplicate(const struct fm_instance *i, const struct fm_event *ev)
+{
         if (!(ev->fields & FM_F_SEQ) || !i->has_seq || ev->seq > i->last_seq)
                 return false;
         return !((ev->fields & FM_F_TS) && ev->ts > i->last_ts);
 }
 
-uint64_t fm_event_slow_calls(const struct fm_event *ev, double slow_ms) {
+uint64_t fm_event_slow_calls(const struct fm_event *ev, double slow_ms)
+{
         if (ev->fields & FM_F_LATENCY_HIST) {
                 const struct fm_hist *h = &ev->latency_hist;
                 double slow = 0.0;
@@ -337,11 +357,13 @@ uint64_t fm_event_slow_calls(const struct fm_event *ev, double slow_ms) {
         return 0;
 }
 
-static uint32_t clamp32(uint64_t x) {
+static uint32_t clamp32(uint64_t x)
+{
         return x > UINT32_MAX ? UINT32_MAX : (uint32_t)x;
 }
 
-static void apply_kpi(struct fm_fleet *f, struct fm_instance *i, const struct fm_event *ev) {
+static void apply_kpi(struct fm_fleet *f, struct fm_instance *i, const struct fm_event *ev)
+{
         struct fm_version *v = i->version;
         uint64_t req = 0, err = 0;
 
@@ -382,8 +404,8 @@ static void apply_kpi(struct fm_fleet *f, struct fm_instance *i, const struct fm
                         if (slot)
                                 fm_sketch_add_hist(slot, &ev->latency_hist);
                 } else if (req) {
-                        fm_sketch_add_summary(&v->latency_total, ev->p50_ms, ev->p95_ms,
-                                              ev->p99_ms, req);
+                        fm_sketch_add_summary(&v->latency_total, ev->p50_ms, ev->p95_ms, ev->p99_ms,
+                                              req);
                         if (slot)
                                 fm_sketch_add_summary(slot, ev->p50_ms, ev->p95_ms, ev->p99_ms,
                                                       req);
@@ -405,7 +427,8 @@ static void apply_kpi(struct fm_fleet *f, struct fm_instance *i, const struct fm
         }
 }
 
-static void apply_health(struct fm_instance *i, const struct fm_event *ev) {
+static void apply_health(struct fm_instance *i, const struct fm_event *ev)
+{
         if (i->health != FM_HEALTH_UNKNOWN && ev->ts < i->health_at)
                 return; /* an older report than the one we hold */
         i->health = ev->status;
@@ -415,7 +438,8 @@ static void apply_health(struct fm_instance *i, const struct fm_event *ev) {
 }
 
 /* Allocation happens once per version, on its first feedback: never per event after that. */
-static void apply_feedback(struct fm_fleet *f, struct fm_version *v, const struct fm_event *ev) {
+static void apply_feedback(struct fm_fleet *f, struct fm_version *v, const struct fm_event *ev)
+{
         struct fm_outcome_ring *r = &v->outcomes;
 
         v->outcomes_total += ev->n_outcomes;
@@ -429,7 +453,9 @@ static void apply_feedback(struct fm_fleet *f, struct fm_version *v, const struc
                 r->cap = f->cfg.outcomes_per_version;
         }
         fm_ms age = ev->ts - v->first_seen;
-        uint32_t age_s = age <= 0 ? 0 : age / FM_MS_PER_S > UINT32_MAX ? UINT32_MAX : (uint32_t)(age / FM_MS_PER_S);
+        uint32_t age_s = age <= 0                         ? 0
+                         : age / FM_MS_PER_S > UINT32_MAX ? UINT32_MAX
+                                                          : (uint32_t)(age / FM_MS_PER_S);
         for (uint32_t k = 0; r->rec && k < ev->n_outcomes; k++) {
                 r->rec[r->head] = (struct fm_outcome_rec){
                         .score = (float)ev->outcome[k].score,
@@ -443,7 +469,8 @@ static void apply_feedback(struct fm_fleet *f, struct fm_version *v, const struc
 }
 
 size_t fm_version_outcomes(const struct fm_version *v, fm_ms since, struct fm_outcome *out,
-                           size_t max) {
+                           size_t max)
+{
         const struct fm_outcome_ring *r = &v->outcomes;
         size_t n = 0;
 
@@ -466,13 +493,15 @@ size_t fm_version_outcomes(const struct fm_version *v, fm_ms since, struct fm_ou
         return n;
 }
 
-static int reject(struct fm_fleet *f, enum fm_reject why, enum fm_reject *ret_reason) {
+static int reject(struct fm_fleet *f, enum fm_reject why, enum fm_reject *ret_reason)
+{
         f->stats.rejected[why]++;
         *ret_reason = why;
         return -EBADMSG;
 }
 
-int fm_fleet_apply(struct fm_fleet *f, const struct fm_event *ev, enum fm_reject *ret_reason) {
+int fm_fleet_apply(struct fm_fleet *f, const struct fm_event *ev, enum fm_reject *ret_reason)
+{
         const struct fm_fleet_config *cfg = &f->cfg;
         struct fm_deployment *d = fm_fleet_find_deployment(f, ev->deployment);
         struct fm_instance *i = d ? fm_deployment_find_instance(d, ev->instance) : NULL;
@@ -550,7 +579,8 @@ nomem:
 }
 
 static int evaluate_instance(struct fm_fleet *f, struct fm_instance *i, fm_ms now,
-                             int (*emit)(void *, const struct fm_transition *), void *userdata) {
+                             int (*emit)(void *, const struct fm_transition *), void *userdata)
+{
         uint64_t sum[_FM_CTR_MAX];
         fm_window_sums(&i->window, now, sum);
 
@@ -578,7 +608,8 @@ static int evaluate_instance(struct fm_fleet *f, struct fm_instance *i, fm_ms no
 }
 
 int fm_fleet_tick(struct fm_fleet *f, fm_ms now,
-                  int (*emit)(void *userdata, const struct fm_transition *t), void *userdata) {
+                  int (*emit)(void *userdata, const struct fm_transition *t), void *userdata)
+{
         int ret = 0;
 
         for (struct fm_deployment *d = f->deployments, *dn; d; d = dn) {
@@ -610,7 +641,8 @@ int fm_fleet_tick(struct fm_fleet *f, fm_ms now,
 }
 
 void fm_version_burn_counts(const struct fm_version *v, fm_ms now, fm_ms len, uint64_t *ret_req,
-                            uint64_t *ret_err) {
+                            uint64_t *ret_err)
+{
         bool fine = len <= FM_BURN_FINE_SLOT_MS * FM_WINDOW_MAX_SLOTS;
         const struct fm_window *w = fine ? &v->burn_fine : &v->burn_coarse;
         fm_ms slot = fine ? FM_BURN_FINE_SLOT_MS : FM_BURN_COARSE_SLOT_MS;
@@ -624,7 +656,8 @@ void fm_version_burn_counts(const struct fm_version *v, fm_ms now, fm_ms len, ui
 }
 
 int fm_fleet_force(struct fm_fleet *f, const char *deployment, const char *instance,
-                   enum fm_breaker_op op, fm_ms now, struct fm_transition *ret) {
+                   enum fm_breaker_op op, fm_ms now, struct fm_transition *ret)
+{
         struct fm_deployment *d = fm_fleet_find_deployment(f, deployment);
         struct fm_instance *i = d ? fm_deployment_find_instance(d, instance) : NULL;
         if (!i)

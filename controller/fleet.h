@@ -88,13 +88,13 @@ struct fm_version {
         fm_ms first_seen, last_seen;
         uint64_t requests_total, errors_total, slow_total;
         uint64_t outcomes_total, positives_total;
-        struct fm_outcome_ring outcomes;   /* recent outcomes, for accuracy and threshold tuning */
-        struct fm_window window;           /* counters over the breaker window */
-        struct fm_window burn_fine;        /* requests/errors/slow, 1-min slots over 1 h */
-        struct fm_window burn_coarse;      /* the same, 6-min slots over 6 h */
-        double score_bins[FM_SCORE_BINS];  /* score_hist since first seen, rebinned */
-        uint64_t score_events;             /* kpi events that carried a score_hist */
-        struct fm_sketch latency_total;    /* since the version was first seen */
+        struct fm_outcome_ring outcomes;  /* recent outcomes, for accuracy and threshold tuning */
+        struct fm_window window;          /* counters over the breaker window */
+        struct fm_window burn_fine;       /* requests/errors/slow, 1-min slots over 1 h */
+        struct fm_window burn_coarse;     /* the same, 6-min slots over 6 h */
+        double score_bins[FM_SCORE_BINS]; /* score_hist since first seen, rebinned */
+        uint64_t score_events;            /* kpi events that carried a score_hist */
+        struct fm_sketch latency_total;   /* since the version was first seen */
         struct fm_sketch_ring latency_recent;
 };
 
@@ -117,19 +117,22 @@ struct fm_fleet_config {
         uint32_t max_versions_per_deployment;  /* default 32 */
         uint32_t max_instances;                /* in all, default 65536 */
         uint32_t max_instances_per_deployment; /* default 8192 */
-        fm_ms forget_after;      /* instance silence before it is forgotten; default 15 min */
-        fm_ms version_retention; /* how long an empty version is kept; default 24 h */
-        fm_ms gauge_tau;         /* EWMA time constant of gauges; default 30 s */
-        fm_ms latency_window;    /* recent latency sketch window; default 5 min */
-        uint32_t latency_slots;  /* its slots; default 5 (1 min each), at most FM_SKETCH_RING_MAX_SLOTS */
-        uint32_t outcomes_per_version; /* recent labelled outcomes kept; default 8192, 0 keeps none */
-        uint64_t hash_key[2];    /* SipHash key for the name maps; the shell picks it at random */
+        fm_ms forget_after;            /* instance silence before it is forgotten; default 15 min */
+        fm_ms version_retention;       /* how long an empty version is kept; default 24 h */
+        fm_ms gauge_tau;               /* EWMA time constant of gauges; default 30 s */
+        fm_ms latency_window;          /* recent latency sketch window; default 5 min */
+        uint32_t latency_slots;        /* its slots; default 5 (1 min each), at most
+                                          FM_SKETCH_RING_MAX_SLOTS */
+        uint32_t outcomes_per_version; /* recent labelled outcomes kept; default 8192, 0 keeps none
+                                        */
+        uint64_t hash_key[2]; /* SipHash key for the name maps; the shell picks it at random */
         struct fm_breaker_config breaker;
 };
 
 void fm_fleet_config_default(struct fm_fleet_config *cfg);
 
-/* Returns 0 or -EINVAL for zero caps, non-positive durations, bad latency window or breaker settings. */
+/* Returns 0 or -EINVAL for zero caps, non-positive durations, bad latency window or breaker
+ * settings. */
 int fm_fleet_config_validate(const struct fm_fleet_config *cfg);
 
 /* What the fleet counted itself; the shell turns these into metrics. */

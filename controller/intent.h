@@ -59,7 +59,8 @@ enum fm_verdict {
         FM_VERDICT_FROZEN,      /* "frozen": the controller is blind to this deployment */
         FM_VERDICT_PAUSED,      /* "paused": the operator paused actions */
         FM_VERDICT_MAINTENANCE, /* "maintenance": inside a maintenance window */
-        FM_VERDICT_CONFLICT,    /* "conflict": pre-empted (a rollback) or a second action on one target */
+        FM_VERDICT_CONFLICT, /* "conflict": pre-empted (a rollback) or a second action on one target
+                              */
         _FM_VERDICT_MAX,
 };
 

@@ -16,13 +16,14 @@ static struct {
 } log_state = {LOG_INFO, false};
 
 static const char *const level_names[] = {
-        [LOG_EMERG] = "emerg", [LOG_ALERT] = "alert",   [LOG_CRIT] = "crit",
+        [LOG_EMERG] = "emerg", [LOG_ALERT] = "alert",     [LOG_CRIT] = "crit",
         [LOG_ERR] = "error",   [LOG_WARNING] = "warning", [LOG_NOTICE] = "notice",
         [LOG_INFO] = "info",   [LOG_DEBUG] = "debug",
 };
 
 /* systemd sets $JOURNAL_STREAM to "DEV:INODE" of the stream it gave us as stderr. */
-static bool stderr_is_journal(void) {
+static bool stderr_is_journal(void)
+{
         const char *e = getenv("JOURNAL_STREAM");
         struct stat st;
         unsigned long long dev, ino;
@@ -34,21 +35,25 @@ static bool stderr_is_journal(void) {
         return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
 }
 
-void fm_log_setup(int max_level) {
+void fm_log_setup(int max_level)
+{
         log_state.max_level = max_level;
         log_state.journal = stderr_is_journal();
 }
 
-void fm_log_set_level(int max_level) {
+void fm_log_set_level(int max_level)
+{
         log_state.max_level = max_level;
 }
 
-bool fm_log_enabled(int level) {
+bool fm_log_enabled(int level)
+{
         return level <= log_state.max_level;
 }
 
 void fm_log_full(int level, const char *deployment, const char *instance, const char *policy,
-                 const char *fmt, ...) {
+                 const char *fmt, ...)
+{
         char msg[2048];
         va_list ap;
 
@@ -89,7 +94,8 @@ void fm_log_full(int level, const char *deployment, const char *instance, const 
                 fprintf(stderr, "fleetmedic %s: %s\n", name, msg);
 }
 
-bool fm_ratelimit_test(struct fm_ratelimit *rl, fm_ms now, unsigned *ret_suppressed) {
+bool fm_ratelimit_test(struct fm_ratelimit *rl, fm_ms now, unsigned *ret_suppressed)
+{
         unsigned suppressed = 0;
 
         if (rl->n == 0 && rl->suppressed == 0)

@@ -17,7 +17,8 @@ enum {
         EXIT_USAGE = 2,
 };
 
-static void usage(FILE *out) {
+static void usage(FILE *out)
+{
         fputs("Usage: fleetmedic [-h|--help] [-V|--version] COMMAND [OPTIONS]\n"
               "\n"
               "Self-healing controller for ML inference fleets.\n"
@@ -28,10 +29,13 @@ static void usage(FILE *out) {
               "        keep fleet state and circuit breakers, record every decision.\n"
               "        Without -c it runs on the embedded defaults. Options override the file:\n"
               "          -c, --config FILE        YAML or JSON configuration\n"
-              "          --mqtt URL               broker, mqtt://HOST[:PORT] or mqtts://HOST[:PORT]\n"
+              "          --mqtt URL               broker, mqtt://HOST[:PORT] or "
+              "mqtts://HOST[:PORT]\n"
               "                                   (default mqtt://127.0.0.1:1883)\n"
-              "          --listen ADDR:PORT       HTTP endpoints /metrics /healthz /readyz /status\n"
-              "                                   (default 127.0.0.1:9187; port 0 picks a free one)\n"
+              "          --listen ADDR:PORT       HTTP endpoints /metrics /healthz /readyz "
+              "/status\n"
+              "                                   (default 127.0.0.1:9187; port 0 picks a free "
+              "one)\n"
               "          --state-dir DIR          state directory (default /var/lib/fleetmedic)\n"
               "          --topic-prefix P         event topics are P/DEPLOYMENT/INSTANCE/KIND\n"
               "                                   (default fleet)\n"
@@ -50,7 +54,8 @@ static void usage(FILE *out) {
               "\n"
               "Exit status:\n"
               "  0  success\n"
-              "  1  the command failed (run: start-up failed; check: the configuration is invalid;\n"
+              "  1  the command failed (run: start-up failed; check: the configuration is "
+              "invalid;\n"
               "     status: the controller could not be reached)\n"
               "  2  usage error\n",
               out);
@@ -64,7 +69,8 @@ enum {
         OPT_DRY_RUN,
 };
 
-static int cmd_run(int argc, char **argv) {
+static int cmd_run(int argc, char **argv)
+{
         static const struct option options[] = {
                 {"config", required_argument, NULL, 'c'},
                 {"mqtt", required_argument, NULL, OPT_MQTT},
@@ -112,7 +118,8 @@ static int cmd_run(int argc, char **argv) {
         return fm_daemon_run(&opt) < 0 ? EXIT_FAILED : EXIT_OK;
 }
 
-static int cmd_check(int argc, char **argv) {
+static int cmd_check(int argc, char **argv)
+{
         static const struct option options[] = {
                 {"config", required_argument, NULL, 'c'},
                 {"help", no_argument, NULL, 'h'},
@@ -150,7 +157,8 @@ static int cmd_check(int argc, char **argv) {
         return EXIT_OK;
 }
 
-static int cmd_status(int argc, char **argv) {
+static int cmd_status(int argc, char **argv)
+{
         static const struct option options[] = {
                 {"listen", required_argument, NULL, OPT_LISTEN},
                 {"help", no_argument, NULL, 'h'},
@@ -181,7 +189,8 @@ static int cmd_status(int argc, char **argv) {
         return r < 0 ? EXIT_FAILED : EXIT_OK;
 }
 
-static int cmd_demo(int argc, char **argv) {
+static int cmd_demo(int argc, char **argv)
+{
         (void)argv;
         if (argc != 1) {
                 fprintf(stderr, "fleetmedic demo: takes no arguments\n");
@@ -195,7 +204,8 @@ static int cmd_demo(int argc, char **argv) {
         return EXIT_OK;
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char **argv)
+{
         static const struct option options[] = {
                 {"help", no_argument, NULL, 'h'},
                 {"version", no_argument, NULL, 'V'},

@@ -8,7 +8,8 @@
 
 #define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
 
-static inline void sipround(uint64_t v[4]) {
+static inline void sipround(uint64_t v[4])
+{
         v[0] += v[1];
         v[1] = ROTL(v[1], 13);
         v[1] ^= v[0];
@@ -25,14 +26,16 @@ static inline void sipround(uint64_t v[4]) {
         v[2] = ROTL(v[2], 32);
 }
 
-static inline uint64_t load64le(const uint8_t *p) {
+static inline uint64_t load64le(const uint8_t *p)
+{
         uint64_t x = 0;
         for (int i = 7; i >= 0; i--)
                 x = (x << 8) | p[i];
         return x;
 }
 
-uint64_t fm_siphash13(uint64_t k0, uint64_t k1, const void *data, size_t len) {
+uint64_t fm_siphash13(uint64_t k0, uint64_t k1, const void *data, size_t len)
+{
         const uint8_t *p = data;
         uint64_t v[4] = {
                 k0 ^ UINT64_C(0x736f6d6570736575),
@@ -63,7 +66,8 @@ uint64_t fm_siphash13(uint64_t k0, uint64_t k1, const void *data, size_t len) {
         return v[0] ^ v[1] ^ v[2] ^ v[3];
 }
 
-static uint32_t capacity_for(uint32_t items) {
+static uint32_t capacity_for(uint32_t items)
+{
         uint64_t want = (uint64_t)items * 10 / 7 + 1;
         uint32_t cap = 8;
         while (cap < want && cap < (UINT32_C(1) << 31))
@@ -71,7 +75,8 @@ static uint32_t capacity_for(uint32_t items) {
         return cap;
 }
 
-int fm_map_init(struct fm_map *m, uint64_t k0, uint64_t k1, fm_map_key_fn key, uint32_t hint) {
+int fm_map_init(struct fm_map *m, uint64_t k0, uint64_t k1, fm_map_key_fn key, uint32_t hint)
+{
         if (!key)
                 return -EINVAL;
         uint32_t cap = capacity_for(hint);
@@ -82,19 +87,22 @@ int fm_map_init(struct fm_map *m, uint64_t k0, uint64_t k1, fm_map_key_fn key, u
         return 0;
 }
 
-void fm_map_done(struct fm_map *m) {
+void fm_map_done(struct fm_map *m)
+{
         free(m->slot);
         m->slot = NULL;
         m->mask = 0;
         m->n = 0;
 }
 
-static bool same_name(const struct fm_map *m, const void *item, const char *name, size_t len) {
+static bool same_name(const struct fm_map *m, const void *item, const char *name, size_t len)
+{
         const char *k = m->key(item);
         return strnlen(k, len + 1) == len && memcmp(k, name, len) == 0;
 }
 
-void *fm_map_get(const struct fm_map *m, const char *name, size_t len) {
+void *fm_map_get(const struct fm_map *m, const char *name, size_t len)
+{
         if (!m->slot)
                 return NULL;
         uint64_t h = fm_siphash13(m->k0, m->k1, name, len);
@@ -108,14 +116,16 @@ void *fm_map_get(const struct fm_map *m, const char *name, size_t len) {
 }
 
 /* Places (h, item) in the first free slot of its probe sequence; no duplicate check. */
-static void place(struct fm_map_slot *slot, uint32_t mask, uint64_t h, void *item) {
+static void place(struct fm_map_slot *slot, uint32_t mask, uint64_t h, void *item)
+{
         uint32_t i = (uint32_t)h & mask;
         while (slot[i].item)
                 i = (i + 1) & mask;
         slot[i] = (struct fm_map_slot){.hash = h, .item = item};
 }
 
-static int grow(struct fm_map *m) {
+static int grow(struct fm_map *m)
+{
         uint32_t cap = (m->mask + 1) * 2;
         if (cap == 0)
                 return -ENOMEM;
@@ -131,7 +141,8 @@ static int grow(struct fm_map *m) {
         return 0;
 }
 
-int fm_map_put(struct fm_map *m, void *item) {
+int fm_map_put(struct fm_map *m, void *item)
+{
         const char *name = m->key(item);
         size_t len = strlen(name);
 
@@ -152,7 +163,8 @@ int fm_map_put(struct fm_map *m, void *item) {
  * follows it and move back every entry whose home slot does not lie
  * cyclically in (i, j], so that no probe sequence crosses a hole.
  */
-int fm_map_remove(struct fm_map *m, const void *item) {
+int fm_map_remove(struct fm_map *m, const void *item)
+{
         if (!m->slot)
                 return -ENOENT;
         const char *name = m->key(item);

@@ -41,9 +41,10 @@ int fm_prom_sample(struct fm_buf *b, const char *name, size_t n_labels, const ch
 
 /* A cumulative-bucket histogram with fixed upper bounds (le), as Prometheus has it. */
 struct fm_metric_hist {
-        uint32_t n;                                   /* number of finite bounds */
-        double bound[FM_METRIC_HIST_MAX_BOUNDS];      /* ascending */
-        uint64_t count[FM_METRIC_HIST_MAX_BOUNDS + 1]; /* per bucket, not cumulative; last is +Inf */
+        uint32_t n;                              /* number of finite bounds */
+        double bound[FM_METRIC_HIST_MAX_BOUNDS]; /* ascending */
+        uint64_t
+                count[FM_METRIC_HIST_MAX_BOUNDS + 1]; /* per bucket, not cumulative; last is +Inf */
         double sum;
         uint64_t total;
 };

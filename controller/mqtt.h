@@ -45,24 +45,24 @@
 #define FM_MQTT_WILL_MAX 256
 
 struct fm_mqtt_config {
-        char host[FM_MQTT_HOST_MAX + 1]; /* from the URL; IPv6 without brackets */
-        uint16_t port;                   /* default 1883, or 8883 for mqtts:// */
-        bool tls;                        /* mqtts:// */
-        int protocol;                    /* 5 (default) or 4 (v3.1.1) */
+        char host[FM_MQTT_HOST_MAX + 1];           /* from the URL; IPv6 without brackets */
+        uint16_t port;                             /* default 1883, or 8883 for mqtts:// */
+        bool tls;                                  /* mqtts:// */
+        int protocol;                              /* 5 (default) or 4 (v3.1.1) */
         char client_id[FM_MQTT_CLIENT_ID_MAX + 1]; /* default "fleetmedic" */
         char topic_prefix[FM_PREFIX_MAX + 1];      /* default "fleet" */
-        int qos;                         /* 0 or 1; default 1 */
-        uint32_t session_expiry_s;       /* v5 session expiry; default 3600 */
-        uint16_t keepalive_s;            /* default 30; 0 or >= 5 */
-        uint16_t receive_maximum;        /* v5 in-flight QoS 1 from the broker; default 100 */
+        int qos;                                   /* 0 or 1; default 1 */
+        uint32_t session_expiry_s;                 /* v5 session expiry; default 3600 */
+        uint16_t keepalive_s;                      /* default 30; 0 or >= 5 */
+        uint16_t receive_maximum; /* v5 in-flight QoS 1 from the broker; default 100 */
         char shared_group[FM_MQTT_GROUP_MAX + 1]; /* "" for none */
-        char username_file[FM_PATH_MAX]; /* "" for none; first line is the user name */
-        char password_file[FM_PATH_MAX]; /* "" for none; first line is the password */
-        char ca_file[FM_PATH_MAX];       /* mqtts: CA bundle; "" means the system's */
-        char cert_file[FM_PATH_MAX];     /* client certificate; with key_file */
+        char username_file[FM_PATH_MAX];          /* "" for none; first line is the user name */
+        char password_file[FM_PATH_MAX];          /* "" for none; first line is the password */
+        char ca_file[FM_PATH_MAX];                /* mqtts: CA bundle; "" means the system's */
+        char cert_file[FM_PATH_MAX];              /* client certificate; with key_file */
         char key_file[FM_PATH_MAX];
-        fm_ms reconnect_min;             /* default 1 s */
-        fm_ms reconnect_max;             /* default 60 s */
+        fm_ms reconnect_min; /* default 1 s */
+        fm_ms reconnect_max; /* default 60 s */
         /* will, set by the daemon: retained, QoS 1; "" for none */
         char will_topic[FM_PREFIX_MAX + 64];
         char will_payload[FM_MQTT_WILL_MAX];

@@ -4,7 +4,8 @@
 #include <errno.h>
 #include <string.h>
 
-static int collect(void *userdata, const struct fm_transition *t) {
+static int collect(void *userdata, const struct fm_transition *t)
+{
         return fm_plan_add_transition(userdata, t);
 }
 
@@ -14,8 +15,9 @@ static int collect(void *userdata, const struct fm_transition *t) {
  * deployment list and the transition array side by side hands each
  * deployment its own run of transitions without a search.
  */
-int fm_reconcile(struct fm_fleet *f, const struct fm_policy *policies, size_t n_policies,
-                 fm_ms now, struct fm_plan *plan) {
+int fm_reconcile(struct fm_fleet *f, const struct fm_policy *policies, size_t n_policies, fm_ms now,
+                 struct fm_plan *plan)
+{
         int ret = 0;
 
         fm_plan_reset(plan, now);

@@ -22,5 +22,5 @@
  * errno a policy returned (every policy still ran on every deployment), or
  * -ENOBUFS when the plan overflowed (see its dropped counters).
  */
-int fm_reconcile(struct fm_fleet *f, const struct fm_policy *policies, size_t n_policies,
-                 fm_ms now, struct fm_plan *plan);
+int fm_reconcile(struct fm_fleet *f, const struct fm_policy *policies, size_t n_policies, fm_ms now,
+                 struct fm_plan *plan);

@@ -20,9 +20,9 @@
 #include "event.h"
 #include "util.h"
 
-#define FM_SKETCH_ALPHA 0.0075  /* relative accuracy: 0.75 %, under the 1 % promised */
-#define FM_SKETCH_MIN_MS 0.01   /* 10 microseconds */
-#define FM_SKETCH_MAX_MS 3.6e6  /* one hour */
+#define FM_SKETCH_ALPHA 0.0075 /* relative accuracy: 0.75 %, under the 1 % promised */
+#define FM_SKETCH_MIN_MS 0.01  /* 10 microseconds */
+#define FM_SKETCH_MAX_MS 3.6e6 /* one hour */
 /*
  * ceil(ln(MAX/MIN) / ln(gamma)) + 1 = ceil(1313.42) + 1: bucket 0 holds MIN
  * (and below), bucket 1314 holds MAX. log() is not a constant expression, so
@@ -37,7 +37,7 @@
  */
 struct fm_sketch {
         uint64_t count;
-        double sum; /* of added values, for the mean */
+        double sum;      /* of added values, for the mean */
         double min, max; /* exact extremes; meaningless when count == 0 */
         uint64_t bucket[FM_SKETCH_BUCKETS];
 };

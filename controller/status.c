@@ -14,40 +14,46 @@
 #define STATUS_MAX_BYTES (64u << 20)
 #define STATUS_TIMEOUT_S 10L
 
-static size_t collect(char *data, size_t size, size_t n, void *userdata) {
+static size_t collect(char *data, size_t size, size_t n, void *userdata)
+{
         struct fm_buf *b = userdata;
         if (b->len + size * n > STATUS_MAX_BYTES)
                 return 0;
         return fm_buf_append(b, data, size * n) < 0 ? 0 : size * n;
 }
 
-static const char *str(json_object *o, const char *key) {
+static const char *str(json_object *o, const char *key)
+{
         json_object *v;
         if (!json_object_object_get_ex(o, key, &v) || !v)
                 return "-";
         return json_object_get_string(v);
 }
 
-static double num(json_object *o, const char *key) {
+static double num(json_object *o, const char *key)
+{
         json_object *v;
         if (!json_object_object_get_ex(o, key, &v) || !v)
                 return 0.0;
         return json_object_get_double(v);
 }
 
-static bool flag(json_object *o, const char *key) {
+static bool flag(json_object *o, const char *key)
+{
         json_object *v;
         return json_object_object_get_ex(o, key, &v) && json_object_get_boolean(v);
 }
 
-static json_object *array(json_object *o, const char *key) {
+static json_object *array(json_object *o, const char *key)
+{
         json_object *v;
         if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_array))
                 return NULL;
         return v;
 }
 
-static void print_quantile(FILE *out, json_object *o, const char *key) {
+static void print_quantile(FILE *out, json_object *o, const char *key)
+{
         json_object *v;
         if (json_object_object_get_ex(o, key, &v) && v)
                 fprintf(out, " %9.1f", json_object_get_double(v));
@@ -55,7 +61,8 @@ static void print_quantile(FILE *out, json_object *o, const char *key) {
                 fprintf(out, " %9s", "-");
 }
 
-static void print_status(json_object *root, FILE *out) {
+static void print_status(json_object *root, FILE *out)
+{
         json_object *mqtt = NULL;
         json_object_object_get_ex(root, "mqtt", &mqtt);
         double up = num(root, "uptime_s");
@@ -120,7 +127,8 @@ static void print_status(json_object *root, FILE *out) {
         }
 }
 
-int fm_status_print(const char *listen, FILE *out, FILE *err) {
+int fm_status_print(const char *listen, FILE *out, FILE *err)
+{
         struct fm_buf body = {0};
         char url[256];
         long code = 0;

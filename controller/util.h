@@ -26,16 +26,21 @@ typedef int64_t fm_ms;
 #define _likely_(x) __builtin_expect(!!(x), 1)
 #define _unlikely_(x) __builtin_expect(!!(x), 0)
 
-static inline void freep(void *p) { free(*(void **)p); }
+static inline void freep(void *p)
+{
+        free(*(void **)p);
+}
 #define _cleanup_free_ _cleanup_(freep)
 
 /* Floor division for possibly negative numerators (time bucket indices). */
-static inline int64_t fm_floordiv(int64_t a, int64_t b) {
+static inline int64_t fm_floordiv(int64_t a, int64_t b)
+{
         int64_t q = a / b;
         return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
 }
 
-static inline uint32_t fm_sat_add_u32(uint32_t a, uint64_t b) {
+static inline uint32_t fm_sat_add_u32(uint32_t a, uint64_t b)
+{
         uint64_t s = (uint64_t)a + b;
         return s > UINT32_MAX ? UINT32_MAX : (uint32_t)s;
 }

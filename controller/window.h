@@ -81,6 +81,7 @@ void fm_window_sums(struct fm_window *w, fm_ms now, uint64_t ret[_FM_CTR_MAX]);
 void fm_window_recent(const struct fm_window *w, fm_ms now, uint32_t k, uint64_t ret[_FM_CTR_MAX]);
 
 /* Length of the window in ms: width * nslots. */
-static inline fm_ms fm_window_length(const struct fm_window *w) {
+static inline fm_ms fm_window_length(const struct fm_window *w)
+{
         return w->width * (fm_ms)w->nslots;
 }

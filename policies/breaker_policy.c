@@ -5,7 +5,8 @@
 
 #include "policy.h"
 
-static int breaker_evaluate(void *state, const struct fm_policy_input *in, struct fm_plan *plan) {
+static int breaker_evaluate(void *state, const struct fm_policy_input *in, struct fm_plan *plan)
+{
         (void)state;
 
         for (size_t k = 0; k < in->n_transitions; k++) {
@@ -21,8 +22,8 @@ static int breaker_evaluate(void *state, const struct fm_policy_input *in, struc
                 memcpy(it->deployment, t->deployment, sizeof(it->deployment));
                 memcpy(it->instance, t->instance, sizeof(it->instance));
                 /* names are bounded well below the key size, so this cannot truncate */
-                (void)snprintf(it->key, sizeof(it->key), "breaker/restart/%s/%s/%u",
-                               t->deployment, t->instance, t->opens);
+                (void)snprintf(it->key, sizeof(it->key), "breaker/restart/%s/%s/%u", t->deployment,
+                               t->instance, t->opens);
                 it->evidence = t->t.evidence;
         }
         return 0;

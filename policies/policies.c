@@ -687,9 +687,9 @@ static int rollback_evaluate(void *state, const struct fm_policy_input *in, stru
                 return r;
         for (size_t k = 0; k < FM_BURN_WINDOWS; k++) {
                 fm_version_burn_counts(cur, in->now, w[k].long_ms, &rin.burn.requests[k][0],
-                            &rin.burn.errors[k][0]);
+                                       &rin.burn.errors[k][0]);
                 fm_version_burn_counts(cur, in->now, w[k].short_ms, &rin.burn.requests[k][1],
-                            &rin.burn.errors[k][1]);
+                                       &rin.burn.errors[k][1]);
         }
 
         struct fm_rollback_decision dec;

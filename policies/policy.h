@@ -17,7 +17,7 @@
 
 struct fm_policy_input {
         const struct fm_fleet *fleet;
-        const struct fm_deployment *deployment; /* the deployment being evaluated */
+        const struct fm_deployment *deployment;  /* the deployment being evaluated */
         const struct fm_transition *transitions; /* this tick's, of this deployment only */
         size_t n_transitions;
         fm_ms now;

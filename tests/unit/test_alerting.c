@@ -10,14 +10,15 @@
 
 #include "alerting.h"
 
-#define MIN(x) ((fm_ms)(x) * 60 * FM_MS_PER_S)
+#define MIN(x) ((fm_ms)(x)*60 * FM_MS_PER_S)
 
 struct fixture {
         struct fm_alerting *a;
         struct fm_plan plan;
 };
 
-static int setup(void **state) {
+static int setup(void **state)
+{
         struct fixture *fx = calloc(1, sizeof(*fx));
         struct fm_alerting_config cfg;
         assert_non_null(fx);
@@ -28,7 +29,8 @@ static int setup(void **state) {
         return 0;
 }
 
-static int teardown(void **state) {
+static int teardown(void **state)
+{
         struct fixture *fx = *state;
         fm_alerting_free(fx->a);
         fm_plan_done(&fx->plan);
@@ -37,7 +39,8 @@ static int teardown(void **state) {
 }
 
 static struct fm_intent *add(struct fixture *fx, enum fm_action action, const char *dep,
-                             const char *inst, enum fm_verdict v) {
+                             const char *inst, enum fm_verdict v)
+{
         struct fm_intent *it = fm_plan_add_intent(&fx->plan, action, "test");
         assert_non_null(it);
         strcpy(it->deployment, dep);
@@ -47,7 +50,8 @@ static struct fm_intent *add(struct fixture *fx, enum fm_action action, const ch
         return it;
 }
 
-static const struct fm_intent *alert(const struct fixture *fx, uint32_t first, uint32_t k) {
+static const struct fm_intent *alert(const struct fixture *fx, uint32_t first, uint32_t k)
+{
         uint32_t seen = 0;
         for (uint32_t i = first; i < fx->plan.n_intents; i++)
                 if (fx->plan.intent[i].action == FM_ACTION_ALERT && seen++ == k)
@@ -55,7 +59,8 @@ static const struct fm_intent *alert(const struct fixture *fx, uint32_t first, u
         return NULL;
 }
 
-static void test_rollback_alert(void **state) {
+static void test_rollback_alert(void **state)
+{
         struct fixture *fx = *state;
 
         fm_plan_reset(&fx->plan, MIN(0));
@@ -75,7 +80,8 @@ static void test_rollback_alert(void **state) {
         assert_null(alert(fx, 0, 1));
 }
 
-static void test_blocked_grouped_and_routine_ignored(void **state) {
+static void test_blocked_grouped_and_routine_ignored(void **state)
+{
         struct fixture *fx = *state;
 
         fm_plan_reset(&fx->plan, MIN(0));
@@ -99,7 +105,8 @@ static void test_blocked_grouped_and_routine_ignored(void **state) {
 }
 
 /* Raised once; held while the condition recurs within resolve_after; again after a quiet spell. */
-static void test_hysteresis(void **state) {
+static void test_hysteresis(void **state)
+{
         struct fixture *fx = *state;
         int raised = 0;
 
@@ -125,7 +132,8 @@ static void test_hysteresis(void **state) {
 }
 
 /* Just under resolve_after of quiet, the alert is still active. */
-static void test_hysteresis_edge(void **state) {
+static void test_hysteresis_edge(void **state)
+{
         struct fixture *fx = *state;
         fm_ms quiet = MIN(10);
 
@@ -141,7 +149,8 @@ static void test_hysteresis_edge(void **state) {
         assert_int_equal(fm_alerting_review(fx->a, NULL, &fx->plan, 2 * quiet - 1), 1);
 }
 
-static void test_full_plan_retries(void **state) {
+static void test_full_plan_retries(void **state)
+{
         struct fixture *fx = *state;
 
         fm_plan_done(&fx->plan);
@@ -158,7 +167,8 @@ static void test_full_plan_retries(void **state) {
 }
 
 /* Feeds one deployment a kpi event per minute with the given error share. */
-static void feed(struct fm_fleet *f, struct fm_event *ev, fm_ms t, uint64_t req, uint64_t err) {
+static void feed(struct fm_fleet *f, struct fm_event *ev, fm_ms t, uint64_t req, uint64_t err)
+{
         enum fm_reject why;
         memset(ev, 0, offsetof(struct fm_event, outcome));
         ev->kind = FM_EVENT_KPI;
@@ -172,7 +182,8 @@ static void feed(struct fm_fleet *f, struct fm_event *ev, fm_ms t, uint64_t req,
         assert_int_equal(fm_fleet_apply(f, ev, &why), 0);
 }
 
-static void test_slo_burn(void **state) {
+static void test_slo_burn(void **state)
+{
         struct fixture *fx = *state;
         struct fm_fleet_config fcfg;
         struct fm_fleet *f;
@@ -213,7 +224,8 @@ static void test_slo_burn(void **state) {
         free(ev);
 }
 
-static void test_config(void **state) {
+static void test_config(void **state)
+{
         (void)state;
         struct fm_alerting_config cfg;
         fm_alerting_config_default(&cfg);
@@ -232,7 +244,8 @@ static void test_config(void **state) {
         fm_alerting_free(a);
 }
 
-int main(void) {
+int main(void)
+{
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_rollback_alert, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_blocked_grouped_and_routine_ignored, setup,

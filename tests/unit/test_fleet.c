@@ -12,7 +12,7 @@
 
 #include "fleet.h"
 
-#define S(x) ((fm_ms)(x) * FM_MS_PER_S)
+#define S(x) ((fm_ms)(x)*FM_MS_PER_S)
 #define T0 S(1767225600)
 
 struct fixture {
@@ -21,7 +21,8 @@ struct fixture {
         struct fm_event *ev;
 };
 
-static int setup(void **state) {
+static int setup(void **state)
+{
         struct fixture *fx = calloc(1, sizeof(*fx));
         assert_non_null(fx);
         fx->ev = calloc(1, sizeof(*fx->ev));
@@ -32,7 +33,8 @@ static int setup(void **state) {
         return 0;
 }
 
-static int teardown(void **state) {
+static int teardown(void **state)
+{
         struct fixture *fx = *state;
         fm_fleet_free(fx->fleet);
         free(fx->ev);
@@ -41,13 +43,15 @@ static int teardown(void **state) {
 }
 
 /* Recreates the fleet with a modified configuration. */
-static void reconfigure(struct fixture *fx) {
+static void reconfigure(struct fixture *fx)
+{
         fm_fleet_free(fx->fleet);
         assert_int_equal(fm_fleet_new(&fx->cfg, &fx->fleet), 0);
 }
 
 static struct fm_event *event(struct fixture *fx, enum fm_event_kind kind, const char *dep,
-                              const char *inst, const char *version, fm_ms ts) {
+                              const char *inst, const char *version, fm_ms ts)
+{
         struct fm_event *ev = fx->ev;
         memset(ev, 0, sizeof(*ev));
         ev->kind = kind;
@@ -63,7 +67,8 @@ static struct fm_event *event(struct fixture *fx, enum fm_event_kind kind, const
 }
 
 static struct fm_event *kpi(struct fixture *fx, const char *dep, const char *inst, fm_ms ts,
-                            uint64_t requests, uint64_t errors) {
+                            uint64_t requests, uint64_t errors)
+{
         struct fm_event *ev = event(fx, FM_EVENT_KPI, dep, inst, "v1", ts);
         ev->requests = requests;
         ev->errors = errors;
@@ -72,18 +77,21 @@ static struct fm_event *kpi(struct fixture *fx, const char *dep, const char *ins
 }
 
 static struct fm_event *health(struct fixture *fx, const char *dep, const char *inst, fm_ms ts,
-                               enum fm_health_status st) {
+                               enum fm_health_status st)
+{
         struct fm_event *ev = event(fx, FM_EVENT_HEALTH, dep, inst, "v1", ts);
         ev->status = st;
         return ev;
 }
 
-static int apply(struct fixture *fx, enum fm_reject *why) {
+static int apply(struct fixture *fx, enum fm_reject *why)
+{
         enum fm_reject dummy = FM_REJECT_NONE;
         return fm_fleet_apply(fx->fleet, fx->ev, why ? why : &dummy);
 }
 
-static void test_first_event_creates_tree(void **state) {
+static void test_first_event_creates_tree(void **state)
+{
         struct fixture *fx = *state;
 
         kpi(fx, "a", "a-0", T0, 10, 1);
@@ -120,7 +128,8 @@ static void test_first_event_creates_tree(void **state) {
         assert_int_equal(a0->version->requests_total, 20);
 }
 
-static void test_version_moves(void **state) {
+static void test_version_moves(void **state)
+{
         struct fixture *fx = *state;
         struct fm_fleet *f = fx->fleet;
 
@@ -150,7 +159,8 @@ static void test_version_moves(void **state) {
         assert_int_equal(d->n_versions, 3);
 }
 
-static void test_caps_reject_without_change(void **state) {
+static void test_caps_reject_without_change(void **state)
+{
         struct fixture *fx = *state;
         fx->cfg.max_deployments = 2;
         fx->cfg.max_versions = 3;
@@ -185,9 +195,9 @@ static void test_caps_reject_without_change(void **state) {
         event(fx, FM_EVENT_KPI, "b", "b-0", "v9", T0);
         assert_int_equal(apply(fx, &why), -EBADMSG);
         assert_int_equal(why, FM_REJECT_VERSION_CAP);
-        assert_string_equal(fm_deployment_find_instance(fm_fleet_find_deployment(f, "b"), "b-0")
-                                    ->version->name,
-                            "v1");
+        assert_string_equal(
+                fm_deployment_find_instance(fm_fleet_find_deployment(f, "b"), "b-0")->version->name,
+                "v1");
 
         /* per-deployment instance cap 3 */
         kpi(fx, "a", "a-2", T0, 1, 0);
@@ -211,7 +221,8 @@ static void test_caps_reject_without_change(void **state) {
         assert_int_equal(f->stats.rejected[FM_REJECT_INSTANCE_CAP], 2);
 }
 
-static void test_flood_of_names_is_bounded(void **state) {
+static void test_flood_of_names_is_bounded(void **state)
+{
         struct fixture *fx = *state;
         fx->cfg.max_instances = 100;
         reconfigure(fx);
@@ -226,7 +237,8 @@ static void test_flood_of_names_is_bounded(void **state) {
         assert_int_equal(fx->fleet->stats.rejected[FM_REJECT_INSTANCE_CAP], 4900);
 }
 
-static void test_duplicates(void **state) {
+static void test_duplicates(void **state)
+{
         struct fixture *fx = *state;
         enum fm_reject why;
         struct fm_event *ev;
@@ -273,7 +285,8 @@ static void test_duplicates(void **state) {
         assert_int_equal(fx->fleet->stats.rejected[FM_REJECT_DUPLICATE], 3);
 }
 
-static void test_forget_and_retention(void **state) {
+static void test_forget_and_retention(void **state)
+{
         struct fixture *fx = *state;
         struct fm_fleet *f = fx->fleet;
 
@@ -311,7 +324,8 @@ static void test_forget_and_retention(void **state) {
         assert_int_equal(f->n_instances, 1);
 }
 
-static void test_slow_calls_from_hist(void **state) {
+static void test_slow_calls_from_hist(void **state)
+{
         struct fixture *fx = *state;
         struct fm_event *ev = event(fx, FM_EVENT_KPI, "a", "a-0", "v1", T0);
         struct fm_hist *h = &ev->latency_hist;
@@ -334,7 +348,8 @@ static void test_slow_calls_from_hist(void **state) {
         assert_int_equal(fm_event_slow_calls(ev, 5000), 0);
 }
 
-static void test_slow_calls_from_summary(void **state) {
+static void test_slow_calls_from_summary(void **state)
+{
         struct fixture *fx = *state;
         struct fm_event *ev = kpi(fx, "a", "a-0", T0, 1000, 0);
 
@@ -345,7 +360,7 @@ static void test_slow_calls_from_summary(void **state) {
         assert_int_equal(fm_event_slow_calls(ev, 900), 0);
         assert_int_equal(fm_event_slow_calls(ev, 5000), 0);
         assert_int_equal(fm_event_slow_calls(ev, 500), 50);
-        assert_int_equal(fm_event_slow_calls(ev, 700), 30);  /* cdf .97 */
+        assert_int_equal(fm_event_slow_calls(ev, 700), 30); /* cdf .97 */
         assert_int_equal(fm_event_slow_calls(ev, 100), 500);
         assert_int_equal(fm_event_slow_calls(ev, 50), 750);  /* cdf .25 */
         assert_int_equal(fm_event_slow_calls(ev, 300), 275); /* cdf .725 */
@@ -355,7 +370,8 @@ static void test_slow_calls_from_summary(void **state) {
         assert_int_equal(fm_event_slow_calls(ev, 100), 0);
 }
 
-static void test_kpi_feeds_window_sketch_gauges(void **state) {
+static void test_kpi_feeds_window_sketch_gauges(void **state)
+{
         struct fixture *fx = *state;
         struct fm_event *ev = kpi(fx, "a", "a-0", T0, 100, 10);
         struct fm_hist *h = &ev->latency_hist;
@@ -401,7 +417,8 @@ static void test_kpi_feeds_window_sketch_gauges(void **state) {
         assert_int_equal(sum[FM_CTR_REQUESTS], 105);
 }
 
-static void test_burn_windows_and_scores(void **state) {
+static void test_burn_windows_and_scores(void **state)
+{
         struct fixture *fx = *state;
         uint64_t r[_FM_CTR_MAX];
 
@@ -437,7 +454,8 @@ static void test_burn_windows_and_scores(void **state) {
         assert_true(fabs(v->score_bins[9] - 2) < 1e-9); /* 10 over five bins */
 }
 
-static void test_health_order(void **state) {
+static void test_health_order(void **state)
+{
         struct fixture *fx = *state;
 
         health(fx, "a", "a-0", T0 + 10, FM_HEALTH_DOWN);
@@ -464,7 +482,8 @@ static void test_health_order(void **state) {
         assert_int_equal(i->last_seen, T0 + 11);
 }
 
-static void test_feedback(void **state) {
+static void test_feedback(void **state)
+{
         struct fixture *fx = *state;
         struct fm_event *ev = event(fx, FM_EVENT_FEEDBACK, "a", "a-0", "v1", T0);
         ev->n_outcomes = 3;
@@ -479,7 +498,8 @@ static void test_feedback(void **state) {
         assert_int_equal(fx->fleet->stats.accepted[FM_EVENT_FEEDBACK], 1);
 }
 
-static void test_outcome_ring(void **state) {
+static void test_outcome_ring(void **state)
+{
         struct fixture *fx = *state;
         fx->cfg.outcomes_per_version = 4;
         reconfigure(fx);
@@ -527,14 +547,16 @@ struct collected {
         int n;
 };
 
-static int collect(void *userdata, const struct fm_transition *t) {
+static int collect(void *userdata, const struct fm_transition *t)
+{
         struct collected *c = userdata;
         if (c->n < 16)
                 c->t[c->n++] = *t;
         return 0;
 }
 
-static void test_breaker_through_tick(void **state) {
+static void test_breaker_through_tick(void **state)
+{
         struct fixture *fx = *state;
         struct fm_fleet *f = fx->fleet;
         struct collected c = {0};
@@ -565,7 +587,8 @@ static void test_breaker_through_tick(void **state) {
 
         kpi(fx, "a", "a-0", T0 + S(32), 50, 1);
         assert_int_equal(apply(fx, NULL), 0);
-        struct fm_instance *i = fm_deployment_find_instance(fm_fleet_find_deployment(f, "a"), "a-0");
+        struct fm_instance *i =
+                fm_deployment_find_instance(fm_fleet_find_deployment(f, "a"), "a-0");
         assert_int_equal(i->breaker.probe_requests, fx->cfg.breaker.probes);
         assert_int_equal(i->breaker.probe_errors, 1);
 
@@ -597,7 +620,8 @@ static void test_breaker_through_tick(void **state) {
         assert_int_equal(c.t[0].t.cause, FM_CAUSE_HEARTBEAT_LOST);
 }
 
-static void test_force(void **state) {
+static void test_force(void **state)
+{
         struct fixture *fx = *state;
         struct fm_transition t;
 
@@ -613,7 +637,8 @@ static void test_force(void **state) {
         assert_int_equal(t.t.to, FM_BREAKER_CLOSED);
 }
 
-static void test_config_validate(void **state) {
+static void test_config_validate(void **state)
+{
         (void)state;
         struct fm_fleet_config cfg;
         struct fm_fleet *f = NULL;
@@ -636,12 +661,14 @@ static void test_config_validate(void **state) {
 }
 
 /* Per tracked instance, the fleet stays far below the 16 KiB budget. */
-static void test_instance_size(void **state) {
+static void test_instance_size(void **state)
+{
         (void)state;
         assert_true(sizeof(struct fm_instance) <= 4096);
 }
 
-int main(void) {
+int main(void)
+{
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_first_event_creates_tree, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_version_moves, setup, teardown),

@@ -16,11 +16,12 @@
 #include "policy.h"
 #include "reconcile.h"
 
-#define S(x) ((fm_ms)(x) * FM_MS_PER_S)
+#define S(x) ((fm_ms)(x)*FM_MS_PER_S)
 #define T0 S(1767225600)
 
 /* Appends a canonical text form of a plan to buf: what "identical" means below. */
-static void dump_plan(char *buf, size_t size, const struct fm_plan *p) {
+static void dump_plan(char *buf, size_t size, const struct fm_plan *p)
+{
         size_t len = strlen(buf);
         for (uint32_t k = 0; k < p->n_transitions && len < size; k++) {
                 const struct fm_transition *t = &p->transition[k];
@@ -37,18 +38,20 @@ static void dump_plan(char *buf, size_t size, const struct fm_plan *p) {
         for (uint32_t k = 0; k < p->n_intents && len < size; k++) {
                 const struct fm_intent *it = &p->intent[k];
                 len += (size_t)snprintf(buf + len, size - len, "I %" PRId64 " %d %s %s %s/%s %s",
-                                        it->at, it->action, it->policy, it->reason,
-                                        it->deployment, it->instance, it->key);
+                                        it->at, it->action, it->policy, it->reason, it->deployment,
+                                        it->instance, it->key);
                 for (uint32_t e = 0; e < it->evidence.n && len < size; e++)
                         len += (size_t)snprintf(buf + len, size - len, " %s=%.17g",
-                                                it->evidence.item[e].key, it->evidence.item[e].value);
+                                                it->evidence.item[e].key,
+                                                it->evidence.item[e].value);
                 if (len < size)
                         buf[len++] = '\n', buf[len] = '\0';
         }
         assert_true(len < size);
 }
 
-static uint64_t next_rand(uint64_t *s) {
+static uint64_t next_rand(uint64_t *s)
+{
         uint64_t z = (*s += UINT64_C(0x9e3779b97f4a7c15));
         z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
         z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
@@ -60,7 +63,8 @@ static uint64_t next_rand(uint64_t *s) {
  * through the real decoder, ticking every second, and writes the
  * concatenated plans into out.
  */
-static void run_stream(uint64_t hash_k0, uint64_t seed, char *out, size_t size) {
+static void run_stream(uint64_t hash_k0, uint64_t seed, char *out, size_t size)
+{
         struct fm_decoder_config dcfg;
         struct fm_fleet_config fcfg;
         struct fm_decoder *dec;
@@ -114,7 +118,8 @@ static void run_stream(uint64_t hash_k0, uint64_t seed, char *out, size_t size) 
         free(ev);
 }
 
-static void test_determinism(void **state) {
+static void test_determinism(void **state)
+{
         (void)state;
         size_t size = 1 << 20;
         char *a = malloc(size), *b = malloc(size), *c = malloc(size);
@@ -145,7 +150,8 @@ struct fixture {
         struct fm_event ev;
 };
 
-static int setup(void **state) {
+static int setup(void **state)
+{
         struct fixture *fx = calloc(1, sizeof(*fx));
         struct fm_fleet_config cfg;
         assert_non_null(fx);
@@ -156,7 +162,8 @@ static int setup(void **state) {
         return 0;
 }
 
-static int teardown(void **state) {
+static int teardown(void **state)
+{
         struct fixture *fx = *state;
         fm_plan_done(&fx->plan);
         fm_fleet_free(fx->fleet);
@@ -165,7 +172,8 @@ static int teardown(void **state) {
 }
 
 static void feed(struct fixture *fx, const char *dep, const char *inst, fm_ms ts, uint64_t req,
-                 uint64_t err) {
+                 uint64_t err)
+{
         enum fm_reject why;
         memset(&fx->ev, 0, offsetof(struct fm_event, outcome));
         fx->ev.kind = FM_EVENT_KPI;
@@ -179,7 +187,8 @@ static void feed(struct fixture *fx, const char *dep, const char *inst, fm_ms ts
         assert_int_equal(fm_fleet_apply(fx->fleet, &fx->ev, &why), 0);
 }
 
-static void test_breaker_policy_intents(void **state) {
+static void test_breaker_policy_intents(void **state)
+{
         struct fixture *fx = *state;
         const struct fm_policy policies[] = {{.ops = &fm_policy_breaker}};
 
@@ -229,7 +238,8 @@ struct spy {
         int fail_on; /* call number that returns an error, 0 for none */
 };
 
-static int spy_evaluate(void *state, const struct fm_policy_input *in, struct fm_plan *plan) {
+static int spy_evaluate(void *state, const struct fm_policy_input *in, struct fm_plan *plan)
+{
         struct spy *s = state;
         size_t len = strlen(s->seen);
         (void)plan;
@@ -246,7 +256,8 @@ static int spy_evaluate(void *state, const struct fm_policy_input *in, struct fm
 
 static const struct fm_policy_ops spy_ops = {.name = "spy", .evaluate = spy_evaluate};
 
-static void test_policies_see_their_deployment(void **state) {
+static void test_policies_see_their_deployment(void **state)
+{
         struct fixture *fx = *state;
         struct spy spy = {.fail_on = 1};
         const struct fm_policy policies[] = {{.ops = &spy_ops, .state = &spy},
@@ -262,7 +273,8 @@ static void test_policies_see_their_deployment(void **state) {
         assert_int_equal(fx->plan.n_intents, 3);
 }
 
-static void test_plan_overflow_counted(void **state) {
+static void test_plan_overflow_counted(void **state)
+{
         struct fixture *fx = *state;
         const struct fm_policy policies[] = {{.ops = &fm_policy_breaker}};
 
@@ -280,7 +292,8 @@ static void test_plan_overflow_counted(void **state) {
         assert_int_equal(fm_plan_init(&other, 1, 0), -EINVAL);
 }
 
-static void test_names(void **state) {
+static void test_names(void **state)
+{
         (void)state;
         assert_string_equal(fm_action_name(FM_ACTION_SCALE), "scale");
         assert_string_equal(fm_action_name(FM_ACTION_SET_WEIGHTS), "set_weights");
@@ -291,7 +304,8 @@ static void test_names(void **state) {
         assert_null(fm_action_name(_FM_ACTION_MAX));
 }
 
-int main(void) {
+int main(void)
+{
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_determinism),
                 cmocka_unit_test_setup_teardown(test_breaker_policy_intents, setup, teardown),
