@@ -6,6 +6,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "test_util.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdbool.h>
@@ -36,15 +38,6 @@
 #define MAX_INST 512
 
 /* ---- helpers ---------------------------------------------------------- */
-
-static void assert_close_at(double got, double want, const char *what, const char *file, int line)
-{
-        double tol = 1e-9 * fmax(1.0, fmax(fabs(got), fabs(want)));
-
-        if (!(fabs(got - want) <= tol))
-                fail_msg("%s:%d: %s = %.17g, expected %.17g", file, line, what, got, want);
-}
-#define assert_double_close(got, want) assert_close_at((got), (want), #got, __FILE__, __LINE__)
 
 static const struct fm_evidence_item *ev_find(const struct fm_evidence *e, const char *key)
 {

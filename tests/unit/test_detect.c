@@ -6,23 +6,13 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "test_util.h"
+
 #include <errno.h>
 #include <math.h>
 #include <string.h>
 
 #include "detect.h"
-
-/*
- * cmocka 1.1's assert_near() compares in float precision, far too coarse
- * for these checks: compare doubles with an absolute or a relative
- * tolerance.
- */
-#define assert_near(a, b, eps)                                                                     \
-        do {                                                                                       \
-                double a_ = (a), b_ = (b);                                                         \
-                if (!(fabs(a_ - b_) <= (eps)))                                                     \
-                        fail_msg("%s = %.17g, want %.17g (eps %g)", #a, a_, b_, (double)(eps));    \
-        } while (0)
 
 #define assert_rel(a, b, rel)                                                                      \
         do {                                                                                       \

@@ -6,6 +6,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "test_util.h"
+
 #include <float.h>
 #include <math.h>
 #include <string.h>
@@ -13,17 +15,6 @@
 #include "ewma.h"
 
 #define EPS 1e-12
-
-/*
- * cmocka 1.1's assert_near() compares in float precision, far too
- * coarse for these checks; compare doubles with an absolute tolerance.
- */
-#define assert_near(a, b, eps)                                                                     \
-        do {                                                                                       \
-                double a_ = (a), b_ = (b);                                                         \
-                if (!(fabs(a_ - b_) <= (eps)))                                                     \
-                        fail_msg("%s = %.17g, want %.17g (eps %g)", #a, a_, b_, (double)(eps));    \
-        } while (0)
 
 static void test_reset_and_first_sample(void **state)
 {

@@ -5,6 +5,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "test_util.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -208,12 +210,6 @@ static double evidence(const struct fm_intent *it, const char *key)
                         return it->evidence.item[k].value;
         fail_msg("no evidence %s", key);
         return NAN;
-}
-
-static void assert_near(double a, double b)
-{
-        if (fabs(a - b) > 1e-9)
-                fail_msg("%.12g != %.12g", a, b);
 }
 
 /* Governor alerts in the plan with this reason. */
@@ -455,9 +451,9 @@ static void test_cooldown_edges(void **state)
                         }
                         assert_verdict(fx, 0, want[step]);
                         if (want[step] == FM_VERDICT_COOLDOWN) {
-                                assert_near(evidence(it, "cooldown_remaining_s"), 0.001);
+                                assert_near(evidence(it, "cooldown_remaining_s"), 0.001, 1e-9);
                                 assert_near(evidence(it, "cooldown_s"),
-                                            (double)rows[r].cooldown / 1000);
+                                            (double)rows[r].cooldown / 1000, 1e-9);
                         }
                 }
         }
@@ -488,14 +484,14 @@ static void test_cooldown_per_target(void **state)
         /* the cooldown is per target, whichever policy asks */
         assert_verdict(fx, 4, FM_VERDICT_COOLDOWN);
         assert_verdict(fx, 5, FM_VERDICT_COOLDOWN);
-        assert_near(evidence(&fx->plan.intent[4], "cooldown_remaining_s"), 59.0);
+        assert_near(evidence(&fx->plan.intent[4], "cooldown_remaining_s"), 59.0, 1e-9);
 
         /* a clock that steps back does not reopen a target */
         begin(fx, T0 - S(5));
         add(fx, FM_ACTION_RESTART, "breaker", "a", "a-0");
         assert_int_equal(review(fx, T0 - S(5)), 0);
         assert_verdict(fx, 0, FM_VERDICT_COOLDOWN);
-        assert_near(evidence(&fx->plan.intent[0], "cooldown_remaining_s"), 65.0);
+        assert_near(evidence(&fx->plan.intent[0], "cooldown_remaining_s"), 65.0, 1e-9);
 }
 
 /* --- restart budget ------------------------------------------------------- */
@@ -520,10 +516,10 @@ static void test_restart_budget(void **state)
         struct fm_intent *it = add(fx, FM_ACTION_RESTART, "breaker", "a", "a-0");
         assert_int_equal(review(fx, T0 + MIN(3)), 0);
         assert_verdict(fx, 0, FM_VERDICT_COOLDOWN);
-        assert_near(evidence(it, "restarts_in_span"), 3);
-        assert_near(evidence(it, "restart_budget"), 3);
-        assert_near(evidence(it, "restart_span_s"), 1800);
-        assert_near(evidence(it, "budget_remaining_s"), 1800 - 180);
+        assert_near(evidence(it, "restarts_in_span"), 3, 1e-9);
+        assert_near(evidence(it, "restart_budget"), 3, 1e-9);
+        assert_near(evidence(it, "restart_span_s"), 1800, 1e-9);
+        assert_near(evidence(it, "budget_remaining_s"), 1800 - 180, 1e-9);
         assert_false(has_evidence(it, "cooldown_remaining_s"));
         assert_int_equal(governor_alerts(fx, "restart_budget_exhausted"), 1);
         const struct fm_intent *al = governor_alert(fx, "restart_budget_exhausted");
@@ -533,7 +529,7 @@ static void test_restart_budget(void **state)
         assert_string_equal(al->instance, "a-0");
         assert_int_equal(al->at, T0 + MIN(3));
         assert_non_null(strstr(al->arg.alert.summary, "a/a-0"));
-        assert_near(evidence(al, "restarts_in_span"), 3);
+        assert_near(evidence(al, "restarts_in_span"), 3, 1e-9);
 
         /* still in the episode: blocked, no second alert; other instances unaffected */
         begin(fx, T0 + MIN(10));
@@ -549,7 +545,7 @@ static void test_restart_budget(void **state)
         add(fx, FM_ACTION_RESTART, "breaker", "a", "a-0");
         assert_int_equal(review(fx, T0 + MIN(30) - 1), 0);
         assert_verdict(fx, 0, FM_VERDICT_COOLDOWN);
-        assert_near(evidence(&fx->plan.intent[0], "budget_remaining_s"), 0.001);
+        assert_near(evidence(&fx->plan.intent[0], "budget_remaining_s"), 0.001, 1e-9);
         assert_int_equal(governor_alerts(fx, "restart_budget_exhausted"), 0);
 
         begin(fx, T0 + MIN(30));
@@ -569,7 +565,7 @@ static void test_restart_budget(void **state)
         add(fx, FM_ACTION_RESTART, "breaker", "a", "a-0");
         assert_int_equal(review(fx, T0 + MIN(33)), 0);
         assert_verdict(fx, 0, FM_VERDICT_COOLDOWN);
-        assert_near(evidence(&fx->plan.intent[0], "restarts_in_span"), 3);
+        assert_near(evidence(&fx->plan.intent[0], "restarts_in_span"), 3, 1e-9);
         assert_int_equal(governor_alerts(fx, "restart_budget_exhausted"), 1);
         char key[FM_INTENT_KEY_MAX];
         snprintf(key, sizeof(key), "governor/restart_budget/a/a-0/%lld", (long long)(T0 + MIN(33)));
@@ -619,10 +615,10 @@ static void test_capacity_floor_restart(void **state)
                 if (verdict(fx, 0) != rows[r].want)
                         fail_msg("row %zu: %s", r, fm_verdict_name(verdict(fx, 0)));
                 if (rows[r].want == FM_VERDICT_CAPACITY) {
-                        assert_near(evidence(it, "floor"), (double)rows[r].floor);
-                        assert_near(evidence(it, "in_service"), rows[r].n - rows[r].ejected);
-                        assert_near(evidence(it, "instances"), rows[r].n);
-                        assert_near(evidence(it, "removed"), 1);
+                        assert_near(evidence(it, "floor"), (double)rows[r].floor, 1e-9);
+                        assert_near(evidence(it, "in_service"), rows[r].n - rows[r].ejected, 1e-9);
+                        assert_near(evidence(it, "instances"), rows[r].n, 1e-9);
+                        assert_near(evidence(it, "removed"), 1, 1e-9);
                 }
         }
 }
@@ -641,7 +637,7 @@ static void test_capacity_floor_accumulates(void **state)
         assert_verdict(fx, 0, FM_VERDICT_APPROVED);
         assert_verdict(fx, 1, FM_VERDICT_APPROVED);
         assert_verdict(fx, 2, FM_VERDICT_CAPACITY);
-        assert_near(evidence(&fx->plan.intent[2], "in_service"), 2);
+        assert_near(evidence(&fx->plan.intent[2], "in_service"), 2, 1e-9);
 
         /* a restarted instance stays out of service for restart_settle (60 s) */
         begin(fx, T0 + S(60) - 1);
@@ -722,9 +718,9 @@ static void test_capacity_floor_weights(void **state)
                                            (const uint32_t[]){100, 0});
         assert_int_equal(review(fx, T0), 0);
         assert_verdict(fx, 0, FM_VERDICT_CAPACITY);
-        assert_near(evidence(it, "in_service"), 3);
-        assert_near(evidence(it, "removed"), 2);
-        assert_near(evidence(it, "floor"), 2);
+        assert_near(evidence(it, "in_service"), 3, 1e-9);
+        assert_near(evidence(it, "removed"), 2, 1e-9);
+        assert_near(evidence(it, "floor"), 2, 1e-9);
 
         /* zeroing the already ejected instance takes nothing away */
         regovern(fx);
@@ -815,10 +811,10 @@ static void test_freeze_thresholds(void **state)
                 assert_int_equal(fm_governor_stats(fx->gov)->frozen_deployments,
                                  rows[r].frozen ? 1 : 0);
                 if (rows[r].frozen) {
-                        assert_near(evidence(it, "silent_share"),
-                                    (double)rows[r].group / rows[r].n);
-                        assert_near(evidence(it, "silent_instances"), rows[r].group);
-                        assert_near(evidence(it, "instances"), rows[r].n);
+                        assert_near(evidence(it, "silent_share"), (double)rows[r].group / rows[r].n,
+                                    1e-9);
+                        assert_near(evidence(it, "silent_instances"), rows[r].group, 1e-9);
+                        assert_near(evidence(it, "instances"), rows[r].n, 1e-9);
                 }
         }
 }
@@ -857,8 +853,8 @@ static void test_freeze_actions_and_episode(void **state)
         assert_int_equal(al->arg.alert.severity, FM_SEVERITY_CRITICAL);
         assert_string_equal(al->deployment, "a");
         assert_string_equal(al->instance, "");
-        assert_near(evidence(al, "silent_instances"), 3);
-        assert_near(evidence(al, "silent_share"), 0.75);
+        assert_near(evidence(al, "silent_instances"), 3, 1e-9);
+        assert_near(evidence(al, "silent_share"), 0.75, 1e-9);
         char key[FM_INTENT_KEY_MAX];
         snprintf(key, sizeof(key), "governor/frozen/a/%lld", (long long)now);
         assert_string_equal(al->key, key);
@@ -994,8 +990,8 @@ static void test_maintenance_review(void **state)
         assert_verdict(fx, 0, FM_VERDICT_MAINTENANCE);
         assert_verdict(fx, 1, FM_VERDICT_MAINTENANCE);
         assert_verdict(fx, 2, FM_VERDICT_APPROVED); /* alerts are not held */
-        assert_near(evidence(it, "maintenance_window"), 0);
-        assert_near(evidence(it, "maintenance_remaining_s"), 1200);
+        assert_near(evidence(it, "maintenance_window"), 0, 1e-9);
+        assert_near(evidence(it, "maintenance_remaining_s"), 1200, 1e-9);
 
         begin(fx, T0 + HOUR(2) + MIN(30));
         add(fx, FM_ACTION_RESTART, "breaker", "a", "a-0");
@@ -1096,7 +1092,7 @@ static void test_dry_run_policy(void **state)
         add_scale(fx, "autoscale", "b", 4, 5);
         assert_int_equal(review(fx, T0 + S(90) + 1), 0);
         assert_verdict(fx, 0, FM_VERDICT_COOLDOWN);
-        assert_near(evidence(&fx->plan.intent[0], "cooldown_remaining_s"), 30);
+        assert_near(evidence(&fx->plan.intent[0], "cooldown_remaining_s"), 30, 1e-9);
 
         /* a dry-run decision still faces every rule: the floor */
         begin(fx, T0 + S(100));
@@ -1173,7 +1169,7 @@ static void test_rollback_preempts(void **state)
         add(fx, FM_ACTION_SET_THRESHOLD, "autotune", "a", NULL); /* 7 */
         assert_int_equal(review(fx, T0), 0);
         assert_verdict(fx, 0, FM_VERDICT_CONFLICT);
-        assert_near(evidence(&fx->plan.intent[0], "preempted_by"), 2);
+        assert_near(evidence(&fx->plan.intent[0], "preempted_by"), 2, 1e-9);
         assert_verdict(fx, 1, FM_VERDICT_CONFLICT);
         assert_verdict(fx, 2, FM_VERDICT_APPROVED);
         assert_verdict(fx, 3, FM_VERDICT_APPROVED); /* another deployment */
@@ -1212,10 +1208,10 @@ static void test_one_action_per_target(void **state)
         assert_verdict(fx, 0, FM_VERDICT_APPROVED);
         assert_verdict(fx, 1, FM_VERDICT_APPROVED);
         assert_verdict(fx, 2, FM_VERDICT_CONFLICT);
-        assert_near(evidence(&fx->plan.intent[2], "duplicate_of"), 0);
+        assert_near(evidence(&fx->plan.intent[2], "duplicate_of"), 0, 1e-9);
         assert_verdict(fx, 3, FM_VERDICT_APPROVED);
         assert_verdict(fx, 4, FM_VERDICT_CONFLICT);
-        assert_near(evidence(&fx->plan.intent[4], "duplicate_of"), 3);
+        assert_near(evidence(&fx->plan.intent[4], "duplicate_of"), 3, 1e-9);
         assert_verdict(fx, 5, FM_VERDICT_APPROVED);
         assert_verdict(fx, 6, FM_VERDICT_APPROVED);
         assert_verdict(fx, 7, FM_VERDICT_APPROVED);
@@ -1262,9 +1258,9 @@ static void test_rate_limit(void **state)
                 assert_verdict(fx, k, FM_VERDICT_APPROVED);
         assert_verdict(fx, 3, FM_VERDICT_RATE_LIMIT);
         assert_verdict(fx, 4, FM_VERDICT_RATE_LIMIT);
-        assert_near(evidence(&fx->plan.intent[3], "tokens"), 0);
-        assert_near(evidence(&fx->plan.intent[3], "rate_per_min"), 6);
-        assert_near(evidence(&fx->plan.intent[3], "burst"), 3);
+        assert_near(evidence(&fx->plan.intent[3], "tokens"), 0, 1e-9);
+        assert_near(evidence(&fx->plan.intent[3], "rate_per_min"), 6, 1e-9);
+        assert_near(evidence(&fx->plan.intent[3], "burst"), 3, 1e-9);
         /* alerts have their own bucket: spent actions do not hold them */
         assert_verdict(fx, 5, FM_VERDICT_APPROVED);
         assert_verdict(fx, 6, FM_VERDICT_APPROVED);
@@ -1276,7 +1272,7 @@ static void test_rate_limit(void **state)
         add_scale(fx, "autoscale", dep, 1, 2);
         assert_int_equal(review(fx, T0 + S(10) - 1), 0);
         assert_verdict(fx, 0, FM_VERDICT_RATE_LIMIT);
-        assert_near(evidence(&fx->plan.intent[0], "tokens"), 0.9999);
+        assert_near(evidence(&fx->plan.intent[0], "tokens"), 0.9999, 1e-9);
 
         begin(fx, T0 + S(10));
         snprintf(dep, sizeof(dep), "d%d", n++);
@@ -1428,10 +1424,10 @@ static void test_reload_keeps_state(void **state)
         add_scale(fx, "autoscale", "b", 4, 5);
         assert_int_equal(review(fx, now + S(59)), 0);
         assert_verdict(fx, 0, FM_VERDICT_COOLDOWN);
-        assert_near(evidence(&fx->plan.intent[0], "cooldown_remaining_s"), 1);
+        assert_near(evidence(&fx->plan.intent[0], "cooldown_remaining_s"), 1, 1e-9);
         /* the clock is kept, the new length applies */
         assert_verdict(fx, 1, FM_VERDICT_COOLDOWN);
-        assert_near(evidence(&fx->plan.intent[1], "cooldown_remaining_s"), 31);
+        assert_near(evidence(&fx->plan.intent[1], "cooldown_remaining_s"), 31, 1e-9);
         assert_int_equal(governor_alerts(fx, "frozen"), 0); /* same episode */
 
         refresh(fx, "b", now + S(60));
@@ -1454,8 +1450,8 @@ static void test_reload_keeps_state(void **state)
         add(fx, FM_ACTION_RESTART, "breaker", "b", "b-0");
         assert_int_equal(review(fx, now + S(180)), 0);
         assert_verdict(fx, 0, FM_VERDICT_COOLDOWN);
-        assert_near(evidence(&fx->plan.intent[0], "restarts_in_span"), 3);
-        assert_near(evidence(&fx->plan.intent[0], "budget_remaining_s"), 1800 - 180 + 120);
+        assert_near(evidence(&fx->plan.intent[0], "restarts_in_span"), 3, 1e-9);
+        assert_near(evidence(&fx->plan.intent[0], "budget_remaining_s"), 1800 - 180 + 120, 1e-9);
 }
 
 static void test_table_bound(void **state)

@@ -6,6 +6,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "test_util.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdbool.h>
@@ -25,18 +27,6 @@
 #define SENTINEL 0x5a
 
 /* ---- helpers ---------------------------------------------------------- */
-
-/* cmocka's assert_float_equal goes through float; compare doubles ourselves. */
-static void assert_close_at(double got, double want, double rel, const char *what, const char *file,
-                            int line)
-{
-        double tol = rel * fmax(1.0, fmax(fabs(got), fabs(want)));
-
-        if (!(fabs(got - want) <= tol))
-                fail_msg("%s:%d: %s = %.17g, expected %.17g", file, line, what, got, want);
-}
-#define assert_double_close(got, want)                                                             \
-        assert_close_at((got), (want), 1e-9, #got, __FILE__, __LINE__)
 
 /* The one item with this key; fails on a duplicate key. */
 static const struct fm_evidence_item *ev_find(const struct fm_evidence *e, const char *key)
@@ -64,7 +54,7 @@ static void assert_ev_at(const struct fm_evidence *e, const char *key, double wa
         it = ev_find(e, key);
         if (!it)
                 fail_msg("%s:%d: evidence has no key \"%s\"", file, line, key);
-        assert_close_at(it->value, want, rel, key, file, line);
+        fm_test_close_at(it->value, want, rel, key, file, line);
 }
 #define assert_ev(e, key, want) assert_ev_at((e), (key), (want), 1e-9, __FILE__, __LINE__)
 #define assert_ev_rel(e, key, want, rel) assert_ev_at((e), (key), (want), (rel), __FILE__, __LINE__)

@@ -6,6 +6,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "test_util.h"
+
 #include <errno.h>
 #include <float.h>
 #include <math.h>
@@ -15,18 +17,6 @@
 #include "tune.h"
 
 #define EPS 1e-12
-
-/*
- * cmocka 1.1's assert_near() compares in float precision, far too coarse
- * for these checks; compare doubles with an absolute tolerance. Equal
- * infinities are close.
- */
-#define assert_close(a, b, eps)                                                                    \
-        do {                                                                                       \
-                double a_ = (a), b_ = (b);                                                         \
-                if (!(a_ == b_ || fabs(a_ - b_) <= (eps)))                                         \
-                        fail_msg("%s = %.17g, want %.17g (eps %g)", #a, a_, b_, (double)(eps));    \
-        } while (0)
 
 /* Seeded generator (splitmix64): the same data on every run. */
 static uint64_t next_u64(uint64_t *s)
@@ -142,14 +132,14 @@ static void check_metrics(const struct fm_tune_metrics *m, const struct fm_outco
         assert_int_equal(m->fn, c.fn);
         want = ref_objective(obj, c, &u, &valid);
         assert_int_equal(m->valid, valid);
-        assert_close(m->objective, want, EPS);
+        assert_near(m->objective, want, EPS);
         p = c.tp + c.fp ? (double)c.tp / (double)(c.tp + c.fp) : 0.0;
         r = c.tp + c.fn ? (double)c.tp / (double)(c.tp + c.fn) : 0.0;
-        assert_close(m->precision, p, EPS);
-        assert_close(m->recall, r, EPS);
-        assert_close(m->f1, p + r > 0 ? 2 * p * r / (p + r) : 0.0, EPS);
+        assert_near(m->precision, p, EPS);
+        assert_near(m->recall, r, EPS);
+        assert_near(m->f1, p + r > 0 ? 2 * p * r / (p + r) : 0.0, EPS);
         if (obj->kind == FM_TUNE_COST)
-                assert_close(m->cost, want, EPS);
+                assert_near(m->cost, want, EPS);
 }
 
 /*
@@ -456,7 +446,7 @@ static void test_decide_matches_reference(void **state)
                 assert_int_equal(got.positives, want.positives);
                 assert_int_equal(got.negatives, want.negatives);
                 assert_int_equal(got.n_reachable, want.n_reachable);
-                assert_close(got.gain, want.gain, 1e-9);
+                assert_near(got.gain, want.gain, 1e-9);
                 check_metrics(&got.current, o, n, cur, &cfg.objective);
                 check_metrics(&got.proposed, o, n, got.threshold, &cfg.objective);
                 seen[got.reason]++;
@@ -542,7 +532,7 @@ static void test_grid_points(void **state)
                 for (size_t k = 0; k < n; k++) {
                         double p = fm_tune_grid_point(&g, k);
                         assert_true(p >= g.lo - 5e-10 && p <= g.hi);
-                        assert_close(p, g.lo + (double)k * g.step, 1e-9);
+                        assert_near(p, g.lo + (double)k * g.step, 1e-9);
                         if (k > 0)
                                 assert_true(p > fm_tune_grid_point(&g, k - 1));
                 }
@@ -620,53 +610,53 @@ static void test_hand_computed(void **state)
         assert_int_equal(m[0].fp, 3);
         assert_int_equal(m[0].fn, 1);
         assert_int_equal(m[0].tn, 3);
-        assert_close(m[0].precision, 4.0 / 7.0, EPS);
-        assert_close(m[0].recall, 0.8, EPS);
-        assert_close(m[0].objective, 8.0 / 12.0, EPS);
+        assert_near(m[0].precision, 4.0 / 7.0, EPS);
+        assert_near(m[0].recall, 0.8, EPS);
+        assert_near(m[0].objective, 8.0 / 12.0, EPS);
         /* t = 0.55: the negative at 0.55 is a tie, so still predicted positive */
         assert_int_equal(m[1].fp, 3);
         assert_int_equal(m[1].tp, 4);
         /* t = 0.60: TP 4 FP 2 -> F1 = 8 / (8 + 2 + 1) */
         assert_int_equal(m[2].fp, 2);
-        assert_close(m[2].objective, 8.0 / 11.0, EPS);
+        assert_near(m[2].objective, 8.0 / 11.0, EPS);
         /* t = 0.70: the positive at 0.7 counts (score == threshold); TP 3 FP 1 FN 2 */
         assert_true(m[4].threshold == 0.7);
         assert_int_equal(m[4].tp, 3);
         assert_int_equal(m[4].fp, 1);
         assert_int_equal(m[4].fn, 2);
-        assert_close(m[4].objective, 6.0 / 9.0, EPS);
+        assert_near(m[4].objective, 6.0 / 9.0, EPS);
         /* t = 0.75: TP 2 FP 1 FN 3 -> F1 = 4 / 8 */
-        assert_close(m[5].objective, 0.5, EPS);
+        assert_near(m[5].objective, 0.5, EPS);
         /* t = 0.90: only 0.95: TP 1 FP 0 FN 4 -> P 1, R 0.2, F1 = 2 / 6 */
         assert_int_equal(m[8].tp, 1);
         assert_int_equal(m[8].fp, 0);
-        assert_close(m[8].precision, 1.0, EPS);
-        assert_close(m[8].objective, 2.0 / 6.0, EPS);
+        assert_near(m[8].precision, 1.0, EPS);
+        assert_near(m[8].objective, 2.0 / 6.0, EPS);
 
         /* precision at recall >= 0.6: t = 0.70 has R = 0.6, P = 0.75; t = 0.75 is invalid */
         obj = (struct fm_tune_objective_params){.kind = FM_TUNE_PRECISION_AT_RECALL,
                                                 .min_recall = 0.6};
         assert_int_equal(fm_tune_evaluate_grid(d->o, d->n, &g, &obj, scratch, m, 9), 9);
         assert_true(m[4].valid);
-        assert_close(m[4].objective, 0.75, EPS);
+        assert_near(m[4].objective, 0.75, EPS);
         assert_false(m[5].valid);
         assert_true(m[5].objective == -INFINITY);
         assert_true(m[0].valid);
-        assert_close(m[0].objective, 4.0 / 7.0, EPS);
+        assert_near(m[0].objective, 4.0 / 7.0, EPS);
 
         /* cost, c_fp = 1, c_fn = 3, per outcome (11): t = 0.5 -> (3 + 3) / 11; 0.9 -> 12 / 11 */
         obj = (struct fm_tune_objective_params){.kind = FM_TUNE_COST, .c_fp = 1, .c_fn = 3};
         assert_int_equal(fm_tune_evaluate_grid(d->o, d->n, &g, &obj, scratch, m, 9), 9);
-        assert_close(m[0].cost, 6.0 / 11.0, EPS);
-        assert_close(m[0].objective, 6.0 / 11.0, EPS);
-        assert_close(m[8].cost, 12.0 / 11.0, EPS);
+        assert_near(m[0].cost, 6.0 / 11.0, EPS);
+        assert_near(m[0].objective, 6.0 / 11.0, EPS);
+        assert_near(m[8].cost, 12.0 / 11.0, EPS);
 
         /* off the grid, exactly: at 0.62, TP 3 (0.95 0.8 0.7), FP 2 (0.85 0.65), FN 2 */
         obj = f1_obj();
         assert_int_equal(fm_tune_evaluate_threshold(d->o, d->n, 0.62, &obj, &m[0]), 0);
         assert_int_equal(m[0].tp, 3);
         assert_int_equal(m[0].fp, 2);
-        assert_close(m[0].objective, 6.0 / 10.0, EPS);
+        assert_near(m[0].objective, 6.0 / 10.0, EPS);
 
         free(d);
         free(scratch);
@@ -692,7 +682,7 @@ static void test_empty_and_degenerate(void **state)
         obj = f1_obj();
         assert_int_equal(fm_tune_evaluate_grid(&one, 1, &g, &obj, scratch, m, 9), 9);
         assert_int_equal(m[0].tp, 1);
-        assert_close(m[0].objective, 1.0, EPS);
+        assert_near(m[0].objective, 1.0, EPS);
         assert_int_equal(m[1].tp, 0);
         assert_int_equal(m[1].fn, 1);
         assert_true(m[1].objective == 0.0);
@@ -804,12 +794,12 @@ static void test_decide_change(void **state)
         assert_int_equal(dec.positives, 60);
         assert_int_equal(dec.negatives, 140);
         assert_int_equal(dec.n_reachable, 3); /* 0.5, 0.55, 0.6 */
-        assert_close(dec.current.objective, 0.75, EPS);
+        assert_near(dec.current.objective, 0.75, EPS);
         assert_int_equal(dec.current.fp, 40);
-        assert_close(dec.proposed.objective, 1.0, EPS);
+        assert_near(dec.proposed.objective, 1.0, EPS);
         assert_int_equal(dec.proposed.fp, 0);
         assert_int_equal(dec.proposed.tp, 60);
-        assert_close(dec.gain, (1.0 - 0.75) / 0.75, EPS);
+        assert_near(dec.gain, (1.0 - 0.75) / 0.75, EPS);
 
         fm_tune_evidence(&dec, &ev);
         assert_int_equal(ev.n, 11);
@@ -831,7 +821,7 @@ static void test_decide_change(void **state)
         assert_int_equal(fm_tune_decide(&cfg, d->o, d->n, 0.57, scratch, &dec), 0);
         assert_int_equal(dec.reason, FM_TUNE_ALREADY_BEST);
         assert_true(dec.threshold == 0.55); /* the nearest of the tied points */
-        assert_close(dec.current.objective, 1.0, EPS);
+        assert_near(dec.current.objective, 1.0, EPS);
 
         /* the current threshold off the grid is evaluated exactly: 0.51 sees the 0.52s */
         assert_int_equal(fm_tune_decide(&cfg, d->o, d->n, 0.51, scratch, &dec), 0);
@@ -893,10 +883,10 @@ static void test_decide_min_gain(void **state)
         assert_int_equal(dec.reason, FM_TUNE_GAIN_BELOW_MINIMUM);
         assert_string_equal(fm_tune_reason_name(dec.reason), "gain_below_minimum");
         assert_false(dec.change);
-        assert_close(dec.gain, 1.0 / 21.0, EPS);
+        assert_near(dec.gain, 1.0 / 21.0, EPS);
         assert_true(dec.threshold == 0.55); /* still reported: the evidence */
-        assert_close(dec.current.objective, 21.0 / 241.0, EPS);
-        assert_close(dec.proposed.objective, 20.0 / 241.0, EPS);
+        assert_near(dec.current.objective, 21.0 / 241.0, EPS);
+        assert_near(dec.proposed.objective, 20.0 / 241.0, EPS);
         assert_int_equal(dec.current.fp, 21);
         assert_int_equal(dec.proposed.fn, 20);
 
@@ -904,7 +894,7 @@ static void test_decide_min_gain(void **state)
         cost_window(d, 19, 18);
         assert_int_equal(fm_tune_decide(&cfg, d->o, d->n, 0.5, scratch, &dec), 0);
         assert_int_equal(dec.reason, FM_TUNE_CHANGE);
-        assert_close(dec.gain, 1.0 / 19.0, EPS);
+        assert_near(dec.gain, 1.0 / 19.0, EPS);
         assert_true(dec.threshold == 0.55);
 
         /* 20 -> 19: 5 %; the rule is gain >= min_gain, so the exact boundary applies */
@@ -912,7 +902,7 @@ static void test_decide_min_gain(void **state)
         cfg.min_gain = 0;
         assert_int_equal(fm_tune_decide(&cfg, d->o, d->n, 0.5, scratch, &dec), 0);
         g = dec.gain;
-        assert_close(g, 0.05, EPS);
+        assert_near(g, 0.05, EPS);
         cfg.min_gain = g;
         assert_int_equal(fm_tune_decide(&cfg, d->o, d->n, 0.5, scratch, &dec), 0);
         assert_int_equal(dec.reason, FM_TUNE_CHANGE);
@@ -1021,7 +1011,7 @@ static void test_decide_max_step_and_bounds(void **state)
         add(d, 10, 0.88, 0);
         assert_int_equal(
                 fm_tune_evaluate_grid(d->o, d->n, &cfg.grid, &cfg.objective, scratch, m, 9), 9);
-        assert_close(m[8].objective, 1.0, EPS);
+        assert_near(m[8].objective, 1.0, EPS);
         for (size_t k = 0; k < 8; k++)
                 assert_true(m[k].objective < m[k + 1].objective);
 
@@ -1099,9 +1089,9 @@ static void test_decide_precision_at_recall(void **state)
         assert_int_equal(fm_tune_decide(&cfg, d->o, d->n, 0.5, scratch, &dec), 0);
         assert_int_equal(dec.reason, FM_TUNE_CHANGE);
         assert_true(dec.threshold == 0.6);
-        assert_close(dec.proposed.objective, 1.0, EPS);
-        assert_close(dec.current.objective, 0.5, EPS);
-        assert_close(dec.gain, 1.0, EPS);
+        assert_near(dec.proposed.objective, 1.0, EPS);
+        assert_near(dec.current.objective, 0.5, EPS);
+        assert_near(dec.gain, 1.0, EPS);
 
         /* from 0.9 (recall 0: invalid), nothing reachable meets recall 0.95 (0.8 has 0.9) */
         cfg.objective.min_recall = 0.95;
