@@ -207,6 +207,25 @@ static int emit(struct fm_alerting *a, struct fm_plan *plan, const struct group 
         return 1;
 }
 
+/* Whether an intent belongs in an alert of kind k. */
+static bool qualifies(const struct fm_intent *it, enum kind k)
+{
+        if (k == KIND_ROLLBACK)
+                return it->action == FM_ACTION_ROLLBACK &&
+                       (it->verdict == FM_VERDICT_APPROVED || it->verdict == FM_VERDICT_DRY_RUN);
+        return it->action != FM_ACTION_ALERT && blocked_severity(it->verdict) >= 0;
+}
+
+/* Whether an intent before index i of the same deployment already qualified for kind k. */
+static bool seen_before(const struct fm_plan *plan, uint32_t i, enum kind k)
+{
+        const char *dep = plan->intent[i].deployment;
+        for (uint32_t j = 0; j < i; j++)
+                if (qualifies(&plan->intent[j], k) && strcmp(plan->intent[j].deployment, dep) == 0)
+                        return true;
+        return false;
+}
+
 /*
  * Intents of one deployment are not necessarily adjacent in the plan
  * (policies run per deployment, the governor appends at the end), so each
@@ -297,27 +316,7 @@ int fm_alerting_review(struct fm_alerting *a, const struct fm_fleet *f, struct f
         for (enum kind k = 0; k < KIND_SLO_BURN; k++) {
                 for (uint32_t i = 0; i < n; i++) {
                         const struct fm_intent *it = &plan->intent[i];
-                        bool hit = k == KIND_ROLLBACK
-                                           ? it->action == FM_ACTION_ROLLBACK &&
-                                                     (it->verdict == FM_VERDICT_APPROVED ||
-                                                      it->verdict == FM_VERDICT_DRY_RUN)
-                                           : it->action != FM_ACTION_ALERT &&
-                                                     blocked_severity(it->verdict) >= 0;
-                        if (!hit)
-                                continue;
-                        /* first qualifying intent of its deployment? */
-                        bool seen = false;
-                        for (uint32_t j = 0; j < i && !seen; j++) {
-                                const struct fm_intent *p = &plan->intent[j];
-                                bool phit = k == KIND_ROLLBACK
-                                                    ? p->action == FM_ACTION_ROLLBACK &&
-                                                              (p->verdict == FM_VERDICT_APPROVED ||
-                                                               p->verdict == FM_VERDICT_DRY_RUN)
-                                                    : p->action != FM_ACTION_ALERT &&
-                                                              blocked_severity(p->verdict) >= 0;
-                                seen = phit && strcmp(p->deployment, it->deployment) == 0;
-                        }
-                        if (seen)
+                        if (!qualifies(it, k) || seen_before(plan, i, k))
                                 continue;
 
                         struct group g = {.deployment = it->deployment,
@@ -325,21 +324,11 @@ int fm_alerting_review(struct fm_alerting *a, const struct fm_fleet *f, struct f
                                                                          : FM_SEVERITY_INFO};
                         for (uint32_t j = i; j < n; j++) {
                                 const struct fm_intent *q = &plan->intent[j];
-                                if (strcmp(q->deployment, it->deployment) != 0)
+                                if (!qualifies(q, k) || strcmp(q->deployment, g.deployment) != 0)
                                         continue;
-                                if (k == KIND_ROLLBACK) {
-                                        if (q->action == FM_ACTION_ROLLBACK &&
-                                            (q->verdict == FM_VERDICT_APPROVED ||
-                                             q->verdict == FM_VERDICT_DRY_RUN))
-                                                describe(&g, q, k);
-                                } else if (q->action != FM_ACTION_ALERT) {
-                                        int sev = blocked_severity(q->verdict);
-                                        if (sev < 0)
-                                                continue;
-                                        if (sev > g.severity)
-                                                g.severity = sev;
-                                        describe(&g, q, k);
-                                }
+                                if (k == KIND_BLOCKED && blocked_severity(q->verdict) > g.severity)
+                                        g.severity = blocked_severity(q->verdict);
+                                describe(&g, q, k);
                         }
                         int r = emit(a, plan, &g, k, now);
                         if (r < 0 && ret == 0)
