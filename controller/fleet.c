@@ -100,8 +100,6 @@ int fm_fleet_reconfigure(struct fm_fleet *f, const struct fm_fleet_config *cfg)
                 for (struct fm_instance *i = d->instances; window && i; i = i->next)
                         (void)fm_window_init(&i->window, width, nb->window_slots);
                 for (struct fm_version *v = d->versions; v; v = v->next) {
-                        if (window)
-                                (void)fm_window_init(&v->window, width, nb->window_slots);
                         if (latency)
                                 (void)fm_sketch_ring_init(&v->latency_recent, lwidth,
                                                           cfg->latency_slots);
@@ -249,8 +247,6 @@ static struct fm_version *version_create(struct fm_fleet *f, struct fm_deploymen
         memcpy(v->name, name, strnlen(name, FM_VERSION_MAX));
         v->deployment = d;
         v->first_seen = v->last_seen = now;
-        (void)fm_window_init(&v->window, f->cfg.breaker.window / f->cfg.breaker.window_slots,
-                             f->cfg.breaker.window_slots);
         (void)fm_window_init(&v->burn_fine, FM_BURN_FINE_SLOT_MS, 60);
         (void)fm_window_init(&v->burn_coarse, FM_BURN_COARSE_SLOT_MS, 60);
         fm_sketch_reset(&v->latency_total);
@@ -386,7 +382,6 @@ static void apply_kpi(struct fm_fleet *f, struct fm_instance *i, const struct fm
                 };
                 if (fm_window_add(&i->window, ev->ts, c) < 0)
                         f->stats.window_late++;
-                (void)fm_window_add(&v->window, ev->ts, c);
                 (void)fm_window_add(&v->burn_fine, ev->ts, c);
                 (void)fm_window_add(&v->burn_coarse, ev->ts, c);
                 i->requests_total += req;
@@ -627,8 +622,6 @@ int fm_fleet_tick(struct fm_fleet *f, fm_ms now,
                 }
                 for (struct fm_version *v = d->versions, *vn; v; v = vn) {
                         vn = v->next;
-                        uint64_t sum[_FM_CTR_MAX];
-                        fm_window_sums(&v->window, now, sum);
                         if (v->n_instances == 0 && now - v->last_seen > f->cfg.version_retention) {
                                 version_remove(f, v);
                                 f->stats.versions_forgotten++;

@@ -89,7 +89,6 @@ struct fm_version {
         uint64_t requests_total, errors_total, slow_total;
         uint64_t outcomes_total, positives_total;
         struct fm_outcome_ring outcomes;  /* recent outcomes, for accuracy and threshold tuning */
-        struct fm_window window;          /* counters over the breaker window */
         struct fm_window burn_fine;       /* requests/errors/slow, 1-min slots over 1 h */
         struct fm_window burn_coarse;     /* the same, 6-min slots over 6 h */
         double score_bins[FM_SCORE_BINS]; /* score_hist since first seen, rebinned */
