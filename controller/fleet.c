@@ -395,9 +395,8 @@ static void apply_kpi(struct fm_fleet *f, struct fm_instance *i, const struct fm
         if (ev->fields & (FM_F_LATENCY_HIST | FM_F_LATENCY_MS)) {
                 struct fm_sketch *slot = fm_sketch_ring_at(&v->latency_recent, ev->ts);
                 if (ev->fields & FM_F_LATENCY_HIST) {
-                        fm_sketch_add_hist(&v->latency_total, &ev->latency_hist);
-                        if (slot)
-                                fm_sketch_add_hist(slot, &ev->latency_hist);
+                        struct fm_sketch *const both[] = {&v->latency_total, slot};
+                        fm_sketch_add_hist_many(both, slot ? 2 : 1, &ev->latency_hist);
                 } else if (req) {
                         fm_sketch_add_summary(&v->latency_total, ev->p50_ms, ev->p95_ms, ev->p99_ms,
                                               req);

@@ -76,11 +76,9 @@ void fm_sketch_reset(struct fm_sketch *s)
         memset(s, 0, sizeof(*s));
 }
 
-void fm_sketch_add(struct fm_sketch *s, double value_ms, uint64_t n)
+/* Adds n at value_ms, whose bucket index the caller computed. */
+static void add_at(struct fm_sketch *s, double value_ms, uint32_t index, uint64_t n)
 {
-        if (!isfinite(value_ms) || value_ms < 0.0)
-                return;
-
         /* Saturate rather than wrap: bucket counts can then never wrap either. */
         if (n > UINT64_MAX - s->count)
                 n = UINT64_MAX - s->count;
@@ -98,7 +96,14 @@ void fm_sketch_add(struct fm_sketch *s, double value_ms, uint64_t n)
         }
         s->count += n;
         s->sum += value_ms * (double)n;
-        s->bucket[bucket_of(value_ms)] += n;
+        s->bucket[index] += n;
+}
+
+void fm_sketch_add(struct fm_sketch *s, double value_ms, uint64_t n)
+{
+        if (!isfinite(value_ms) || value_ms < 0.0)
+                return;
+        add_at(s, value_ms, bucket_of(value_ms), n);
 }
 
 /*
@@ -107,7 +112,7 @@ void fm_sketch_add(struct fm_sketch *s, double value_ms, uint64_t n)
  * lower bound is not positive has no geometric mean; it is treated like
  * bucket 0 (lower bound 0) and gets half its upper bound.
  */
-void fm_sketch_add_hist(struct fm_sketch *s, const struct fm_hist *h)
+void fm_sketch_add_hist_many(struct fm_sketch *const *s, size_t n_sketches, const struct fm_hist *h)
 {
         uint32_t n = h->n;
 
@@ -127,8 +132,18 @@ void fm_sketch_add_hist(struct fm_sketch *s, const struct fm_hist *h)
                 else
                         /* sqrt of each factor: the product could overflow. */
                         v = sqrt(h->bound[i - 1]) * sqrt(h->bound[i]);
-                fm_sketch_add(s, v, c);
+                if (!isfinite(v) || v < 0.0)
+                        continue;
+                /* one log per bucket, however many sketches take it */
+                uint32_t index = bucket_of(v);
+                for (size_t k = 0; k < n_sketches; k++)
+                        add_at(s[k], v, index, c);
         }
+}
+
+void fm_sketch_add_hist(struct fm_sketch *s, const struct fm_hist *h)
+{
+        fm_sketch_add_hist_many(&s, 1, h);
 }
 
 /*

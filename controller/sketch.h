@@ -15,6 +15,7 @@
  * Pure: no allocation, no I/O.
  */
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "event.h"
@@ -55,6 +56,10 @@ void fm_sketch_add(struct fm_sketch *s, double value_ms, uint64_t n);
  * bound. A histogram is therefore only as precise as its own bounds.
  */
 void fm_sketch_add_hist(struct fm_sketch *s, const struct fm_hist *h);
+
+/* The same into each of n_sketches sketches, computing each bucket's index once. */
+void fm_sketch_add_hist_many(struct fm_sketch *const *s, size_t n_sketches,
+                             const struct fm_hist *h);
 
 /*
  * Adds n requests summarised only by p50/p95/p99 (ms): the weights are

@@ -813,9 +813,38 @@ static void test_ring_one_slot(void **state)
         assert_int_equal(out.count, 1);
 }
 
+/* Adding one histogram to several sketches at once equals adding it to each. */
+static void test_add_hist_many(void **state)
+{
+        (void)state;
+        struct fm_sketch *a = calloc(4, sizeof(*a));
+        assert_non_null(a);
+        struct fm_hist h = {.n = 3, .bound = {5, 50, 500}, .count = {7, 0, 11, 2}};
+
+        fm_sketch_reset(&a[0]);
+        fm_sketch_reset(&a[1]);
+        fm_sketch_reset(&a[2]);
+        fm_sketch_reset(&a[3]);
+        fm_sketch_add(&a[1], 3.0, 4); /* a sketch that already holds data */
+        fm_sketch_add(&a[3], 3.0, 4);
+        struct fm_sketch *const both[] = {&a[0], &a[1]};
+        fm_sketch_add_hist_many(both, 2, &h);
+        fm_sketch_add_hist(&a[2], &h);
+        fm_sketch_add_hist(&a[3], &h);
+        for (int k = 0; k < 2; k++) {
+                assert_int_equal(a[k].count, a[k + 2].count);
+                assert_true(a[k].sum == a[k + 2].sum && a[k].min == a[k + 2].min &&
+                            a[k].max == a[k + 2].max);
+                assert_memory_equal(a[k].bucket, a[k + 2].bucket, sizeof(a[k].bucket));
+        }
+        assert_int_equal(a[0].count, 20);
+        free(a);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_add_hist_many),
                 cmocka_unit_test(test_uniform),
                 cmocka_unit_test(test_lognormal),
                 cmocka_unit_test(test_bimodal),
