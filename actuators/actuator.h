@@ -70,6 +70,13 @@ struct fm_action_req {
         char key[FM_INTENT_KEY_MAX];    /* idempotency key, not empty */
         uint64_t fence;                 /* the lease's transition count */
         fm_ms deadline;                 /* absolute; the request ends as timeout here */
+        /*
+         * Observe only (settling a journal entry after a restart): change
+         * nothing; complete FM_RESULT_OK when the state this action asks for
+         * already holds (detail: what was seen), FM_RESULT_PERMANENT with
+         * error -ESRCH when it does not, or a transport failure as usual.
+         */
+        bool observe;
         union {
                 struct {
                         uint32_t from, to;

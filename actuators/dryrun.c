@@ -19,6 +19,7 @@
 
 struct pending {
         uint64_t attempt_id;
+        bool observe; /* a dry run applied nothing: an observation never finds it */
         char detail[FM_ACTUATOR_DETAIL_MAX];
 };
 
@@ -65,17 +66,24 @@ static int dryrun_start(void *backend, const struct fm_action_req *req, uint64_t
         struct fm_dryrun *d = backend;
         struct pending *p;
         static const char prefix[] = "dry-run: would ";
+        static const char observed[] = "dry-run: nothing was applied";
         int r;
 
         if (d->n >= DRYRUN_PENDING_MAX)
                 return -ENOBUFS;
         p = d->pending + d->n;
+        p->observe = req->observe;
+        if (req->observe) {
+                memcpy(p->detail, observed, sizeof observed);
+                goto recorded;
+        }
         memcpy(p->detail, prefix, sizeof prefix - 1);
         /* A truncated detail is still a faithful prefix: accept it. */
         r = fm_action_req_describe(req, p->detail + sizeof prefix - 1,
                                    sizeof p->detail - (sizeof prefix - 1));
         if (r < 0)
                 return r;
+recorded:
         p->attempt_id = attempt_id;
         d->n++;
         d->started++;
@@ -105,7 +113,8 @@ int fm_dryrun_flush(struct fm_dryrun *d, struct fm_actuator *a, fm_ms now)
                 return -EINVAL;
         for (i = 0; i < d->n; i++) {
                 struct fm_action_result res = {
-                        .kind = FM_RESULT_OK,
+                        .kind = d->pending[i].observe ? FM_RESULT_PERMANENT : FM_RESULT_OK,
+                        .error = d->pending[i].observe ? -ESRCH : 0,
                         .detail = d->pending[i].detail,
                 };
                 int r = fm_actuator_complete(a, d->pending[i].attempt_id, &res, now);

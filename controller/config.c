@@ -1861,6 +1861,16 @@ void fm_config_decoder(const struct fm_config *cfg, struct fm_decoder_config *re
         };
 }
 
+void fm_config_core(const struct fm_config *cfg, struct fm_core_config *ret)
+{
+        *ret = (struct fm_core_config){
+                .fleet = cfg->fleet,
+                .policies = cfg->policies,
+                .governor = cfg->governor,
+                .alerting = cfg->alerting,
+        };
+}
+
 int fm_config_log_level(const char *name)
 {
         static const struct {

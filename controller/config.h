@@ -85,6 +85,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include "core.h"
 #include "event.h"
 #include "alerting.h"
 #include "fleet.h"
@@ -113,6 +114,9 @@ void fm_config_default(struct fm_config *cfg);
 
 /* The decoder configuration this configuration implies (prefix points into cfg). */
 void fm_config_decoder(const struct fm_config *cfg, struct fm_decoder_config *ret);
+
+/* The decision core's configuration this configuration implies (a copy). */
+void fm_config_core(const struct fm_config *cfg, struct fm_core_config *ret);
 
 /*
  * Loads and validates path over the defaults. On success returns 0 and
