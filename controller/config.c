@@ -1995,3 +1995,62 @@ out:
         free(c);
         return r;
 }
+
+int fm_yaml_load(const char *path, json_object **ret_root, json_object **ret_lines, FILE *errors)
+{
+        struct ctx *c = calloc(1, sizeof(*c));
+        char *buf = NULL;
+        size_t len = 0;
+        json_object *root = NULL;
+        int r;
+
+        if (!c)
+                return -ENOMEM;
+        c->file = path ? path : "(null)";
+        if (!path || !ret_root) {
+                r = -EINVAL;
+                report(c, 0, NULL, "no file given");
+                goto out;
+        }
+        r = read_file(path, &buf, &len);
+        if (r == -EFBIG)
+                report(c, 0, NULL, "larger than %d bytes", FILE_MAX);
+        else if (r < 0)
+                report(c, 0, NULL, "cannot read: %s", strerror(-r));
+        if (r < 0)
+                goto out;
+        c->lines = json_object_new_object();
+        c->failed = json_object_new_object();
+        c->c_locale = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
+        if (!c->lines || !c->failed || !c->c_locale) {
+                r = -ENOMEM;
+                goto out;
+        }
+        r = build_tree(c, buf, len, &root);
+        if (r == 0 && c->n_errors > 0)
+                r = -EINVAL;
+        if (r == 0 && !root)
+                root = json_object_new_object();
+        if (r == 0 && !root)
+                r = -ENOMEM;
+        if (r == 0) {
+                *ret_root = root;
+                root = NULL;
+                if (ret_lines) {
+                        *ret_lines = c->lines;
+                        c->lines = NULL;
+                }
+        }
+out:
+        if (r == -ENOMEM)
+                report(c, 0, NULL, "out of memory");
+        flush_errors(c, errors);
+        json_object_put(root);
+        json_object_put(c->lines);
+        json_object_put(c->failed);
+        if (c->c_locale)
+                freelocale(c->c_locale);
+        free(buf);
+        free(c);
+        return r;
+}

@@ -131,5 +131,18 @@ void fm_config_core(const struct fm_config *cfg, struct fm_core_config *ret);
  */
 int fm_config_load(const char *path, struct fm_config *ret, FILE *errors, unsigned *ret_n_errors);
 
+/*
+ * Reads a YAML (or JSON) file into a json-c tree with the rules above (core
+ * schema scalars, no anchors, no duplicate keys, 1 MiB, a mapping at the
+ * top; an empty file is an empty mapping), for other files in the same
+ * format (simulator scenarios). *ret_lines, when not NULL, maps each dotted
+ * key ("fleet.deployments[0].name" style paths as the builder records them)
+ * to its line. Errors go to errors as "PATH:LINE: message". Returns 0,
+ * -EINVAL, -EFBIG, -ENOMEM or -errno of reading; the caller puts the trees.
+ */
+struct json_object;
+int fm_yaml_load(const char *path, struct json_object **ret_root, struct json_object **ret_lines,
+                 FILE *errors);
+
 /* Parses a log level name ("err" .. "debug"); returns the syslog priority or -EINVAL. */
 int fm_config_log_level(const char *name);
