@@ -44,7 +44,6 @@ static const char *const policy_names[] = {
         "autoscale", "autotune", FM_GOVERNOR_POLICY, "alerting",
 };
 #define N_POLICY_NAMES ARRAY_SIZE(policy_names)
-#define MAX_POLICIES 8
 
 /* Upper bounds of fleetmedic_decode_seconds. */
 static const double decode_bounds[] = {1e-6, 2.5e-6, 5e-6, 1e-5, 2.5e-5, 5e-5,
@@ -56,14 +55,9 @@ struct daemon {
         bool dry_run; /* effective */
         sd_event *event;
         struct fm_decoder *decoder;
-        struct fm_fleet *fleet;
+        struct fm_core *core;
+        struct fm_fleet *fleet; /* the core's */
         struct fm_event *ev;
-        struct fm_plan plan;
-        struct fm_policies *policy_set;
-        struct fm_policy policies[MAX_POLICIES];
-        size_t n_policies;
-        struct fm_governor *governor;
-        struct fm_alerting *alerting;
         struct fm_mqtt *mqtt;
         struct fm_http *http;
         sd_event_source *tick, *watchdog;
@@ -239,12 +233,12 @@ static void publish_decision(struct daemon *d, const char *deployment, const cha
                 log_warning("publishing a decision to %s failed: %s", topic, strerror(-r));
 }
 
-static void handle_plan(struct daemon *d)
+static void handle_plan(struct daemon *d, const struct fm_plan *plan)
 {
         struct fm_buf *b = &d->scratch;
 
-        for (uint32_t k = 0; k < d->plan.n_transitions; k++) {
-                const struct fm_transition *t = &d->plan.transition[k];
+        for (uint32_t k = 0; k < plan->n_transitions; k++) {
+                const struct fm_transition *t = &plan->transition[k];
                 d->transitions++;
                 fm_buf_reset(b);
                 if (fm_audit_transition(b, t) < 0)
@@ -255,8 +249,8 @@ static void handle_plan(struct daemon *d)
                             fm_breaker_cause_name(t->t.cause), b->data);
                 publish_decision(d, t->deployment, b->data);
         }
-        for (uint32_t k = 0; k < d->plan.n_intents; k++) {
-                const struct fm_intent *it = &d->plan.intent[k];
+        for (uint32_t k = 0; k < plan->n_intents; k++) {
+                const struct fm_intent *it = &plan->intent[k];
                 size_t p = 0;
                 while (p < N_POLICY_NAMES && strcmp(policy_names[p], it->policy) != 0)
                         p++;
@@ -265,7 +259,7 @@ static void handle_plan(struct daemon *d)
                 /* no actuator is wired in yet: the governor runs in dry-run, nothing executes */
                 const char *outcome = it->verdict == FM_VERDICT_DRY_RUN ? "dry_run" : "blocked";
                 fm_buf_reset(b);
-                if (fm_audit_intent(b, it, &d->plan, outcome) < 0)
+                if (fm_audit_intent(b, it, plan, outcome) < 0)
                         continue;
                 fm_log_full(LOG_WARNING, it->deployment, it->instance[0] ? it->instance : NULL,
                             it->policy, "%s %s%s%s (%s): %s", fm_action_name(it->action),
@@ -273,11 +267,11 @@ static void handle_plan(struct daemon *d)
                             fm_verdict_name(it->verdict), b->data);
                 publish_decision(d, it->deployment, b->data);
         }
-        if (d->plan.dropped_intents || d->plan.dropped_transitions) {
+        if (plan->dropped_intents || plan->dropped_transitions) {
                 d->plan_overflows++;
                 log_error("reconcile produced more than the plan holds: %" PRIu64
                           " intents and %" PRIu64 " transitions dropped",
-                          d->plan.dropped_intents, d->plan.dropped_transitions);
+                          plan->dropped_intents, plan->dropped_transitions);
         }
 }
 
@@ -320,7 +314,7 @@ static void on_message(void *userdata, const char *topic, const void *payload, s
         if (r == -EBADMSG)
                 d->rejected[why]++;
         else if (r == 0)
-                r = fm_fleet_apply(d->fleet, d->ev, &why);
+                r = fm_core_apply(d->core, d->ev, &why);
         if (r == 0)
                 return;
 
@@ -556,17 +550,17 @@ static int on_tick(sd_event_source *s, uint64_t usec, void *userdata)
         fm_ms now = realtime_ms(d);
         (void)usec;
 
-        int r = fm_reconcile(d->fleet, d->policies, d->n_policies, now, &d->plan);
-        if (r < 0 && r != -ENOBUFS)
-                log_error("a policy failed: %s", strerror(-r));
-        r = fm_governor_review(d->governor, d->fleet, &d->plan, now);
-        if (r < 0)
-                log_error("governor review: %s", strerror(-r));
-        /* alerts about this tick's verdicts, then the governor's word on those alerts */
-        if (fm_alerting_review(d->alerting, d->fleet, &d->plan, now) > 0 &&
-            (r = fm_governor_review(d->governor, d->fleet, &d->plan, now)) < 0)
-                log_error("governor review of alerts: %s", strerror(-r));
-        handle_plan(d);
+        const struct fm_plan *plan;
+        struct fm_core_tick_errors e;
+
+        (void)fm_core_tick(d->core, now, &plan, &e);
+        if (e.reconcile < 0 && e.reconcile != -ENOBUFS)
+                log_error("a policy failed: %s", strerror(-e.reconcile));
+        if (e.governor < 0)
+                log_error("governor review: %s", strerror(-e.governor));
+        if (e.alerting_review < 0)
+                log_error("governor review of alerts: %s", strerror(-e.alerting_review));
+        handle_plan(d, plan);
         if (now - d->last_state_publish >= STATE_PUBLISH_INTERVAL_MS) {
                 publish_state(d, now, true);
                 notify_status(d);
@@ -629,19 +623,13 @@ static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void
         cfg.fleet.hash_key[1] = d->cfg.fleet.hash_key[1];
         force_dry_run(&cfg);
         /* every part is checked before any is applied: a refused reload changes nothing */
-        if (fm_fleet_config_validate(&cfg.fleet) < 0 ||
-            fm_policies_config_validate(&cfg.policies) < 0 ||
-            fm_governor_config_validate(&cfg.governor) < 0) {
+        struct fm_core_config core;
+        fm_config_core(&cfg, &core);
+        if (fm_core_reconfigure(d->core, &core) < 0) {
                 d->reload_failures++;
                 log_error("reload refused: settings rejected; keeping the running ones");
                 goto done;
         }
-        if (fm_fleet_reconfigure(d->fleet, &cfg.fleet) < 0 ||
-            fm_policies_reconfigure(d->policy_set, &cfg.policies) < 0 ||
-            fm_governor_set_config(d->governor, &cfg.governor) < 0 ||
-            fm_alerting_set_config(d->alerting, &cfg.alerting) < 0)
-                log_error("reload: a part of the configuration could not be applied");
-        d->n_policies = fm_policies_list(d->policy_set, d->policies, MAX_POLICIES);
 
         struct fm_decoder_config dcfg;
         struct fm_decoder *dec;
@@ -693,11 +681,7 @@ static void daemon_done(struct daemon *d)
         sd_event_source_unref(d->tick);
         sd_event_source_unref(d->watchdog);
         sd_event_unref(d->event);
-        fm_plan_done(&d->plan);
-        fm_governor_free(d->governor);
-        fm_alerting_free(d->alerting);
-        fm_policies_free(d->policy_set);
-        fm_fleet_free(d->fleet);
+        fm_core_free(d->core);
         fm_decoder_free(d->decoder);
         free(d->ev);
         fm_buf_done(&d->scratch);
@@ -726,16 +710,12 @@ static int daemon_start(struct daemon *d)
         d->ev = malloc(sizeof(*d->ev));
         if (!d->ev)
                 return -ENOMEM;
-        if ((r = fm_decoder_new(&dcfg, &d->decoder)) < 0 ||
-            (r = fm_fleet_new(&d->cfg.fleet, &d->fleet)) < 0 ||
-            (r = fm_plan_init(&d->plan, FM_PLAN_DEFAULT_INTENTS, FM_PLAN_DEFAULT_TRANSITIONS)) < 0)
-                return r;
         force_dry_run(&d->cfg);
-        if ((r = fm_policies_new(&d->cfg.policies, &d->policy_set)) < 0 ||
-            (r = fm_governor_new(&d->cfg.governor, &d->governor)) < 0 ||
-            (r = fm_alerting_new(&d->cfg.alerting, &d->alerting)) < 0)
+        struct fm_core_config core;
+        fm_config_core(&d->cfg, &core);
+        if ((r = fm_decoder_new(&dcfg, &d->decoder)) < 0 || (r = fm_core_new(&core, &d->core)) < 0)
                 return r;
-        d->n_policies = fm_policies_list(d->policy_set, d->policies, MAX_POLICIES);
+        d->fleet = fm_core_fleet(d->core);
         (void)fm_metric_hist_init(&d->decode_seconds, decode_bounds, ARRAY_SIZE(decode_bounds));
         d->warn = (struct fm_ratelimit){.interval = WARN_INTERVAL_MS, .burst = WARN_BURST};
 
