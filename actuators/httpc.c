@@ -542,10 +542,7 @@ static bool header_ok(const char *line)
 
         if (!colon || colon == line)
                 return false;
-        for (const char *p = line; *p; p++)
-                if (*p == '\r' || *p == '\n' || *p == '\0')
-                        return false;
-        return true;
+        return strpbrk(line, "\r\n") == NULL;
 }
 
 #define SET(opt, val)                                                                              \
@@ -630,7 +627,7 @@ int fm_httpc_submit(struct fm_httpc *h, const struct fm_httpc_request *req, fm_h
 
         if (!h || !req || !req->method || !req->url || h->doomed)
                 return -EINVAL;
-        if (!method_known(req->method) || req->timeout <= 0 || req->timeout > LONG_MAX)
+        if (!method_known(req->method) || req->timeout <= 0 || req->timeout > (fm_ms)INT32_MAX)
                 return -EINVAL;
         if (req->body == NULL && req->body_len != 0)
                 return -EINVAL;

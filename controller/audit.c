@@ -143,6 +143,27 @@ int fm_audit_intent(struct fm_buf *b, const struct fm_intent *it, const struct f
         return emit(b, o);
 }
 
+int fm_audit_execution(struct fm_buf *b, const struct fm_execution *e)
+{
+        json_object *o = json_object_new_object();
+        if (!o)
+                return -ENOMEM;
+        add_ts(o, "ts", e->finished);
+        add_str(o, "type", "execution");
+        add_str(o, "action", fm_action_name(e->action));
+        add_str(o, "policy", e->policy);
+        add_str(o, "deployment", e->deployment);
+        add_str(o, "instance", e->instance);
+        add_str(o, "key", e->key);
+        add_str(o, "backend", e->backend);
+        add_str(o, "outcome", e->outcome);
+        add_str(o, "detail", e->detail);
+        add_int(o, "attempts", e->attempts);
+        add_ts(o, "submitted", e->submitted);
+        add_bool(o, "settled", e->settled);
+        return emit(b, o);
+}
+
 static unsigned open_breakers(const struct fm_deployment *d)
 {
         unsigned n = 0;

@@ -19,6 +19,7 @@
 
 #include "buf.h"
 #include "fleet.h"
+#include "executor.h"
 #include "intent.h"
 #include "util.h"
 
@@ -34,6 +35,14 @@ int fm_audit_intent(struct fm_buf *b, const struct fm_intent *it, const struct f
                     const char *outcome);
 
 /* {"online":..,"dry_run":..,"ts":..,"deployments":N,"instances":N,"breakers_open":N} */
+/*
+ * What an executed action came to (type "execution"): key, policy, action,
+ * target, backend (null when none was reached), outcome, detail, attempts,
+ * submitted (when it was handed over), settled (true when it was settled by
+ * observation after a restart).
+ */
+int fm_audit_execution(struct fm_buf *b, const struct fm_execution *e);
+
 int fm_audit_state(struct fm_buf *b, const struct fm_fleet *f, bool online, bool dry_run,
                    fm_ms now);
 

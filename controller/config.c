@@ -1668,6 +1668,115 @@ static const struct field autotune_fields[] = {
         {0},
 };
 
+/*
+ * actuators.bindings: which backend carries which actions, per deployment,
+ *   - {deployment: "*", actions: [scale, restart], backend: systemd}
+ * actions from the action names, or [all]; deployment a name or "*".
+ */
+static bool parse_binding(struct ctx *c, const char *key, json_object *e,
+                          struct fm_binding_config *ret)
+{
+        struct fm_binding_config b = {0};
+        json_object *dep = NULL, *actions = NULL, *backend = NULL;
+
+        if (!json_object_is_type(e, json_type_object)) {
+                key_error(c, key, "each binding is a mapping: {deployment, actions, backend}");
+                return false;
+        }
+        json_object_object_foreach(e, k, val)
+        {
+                if (strcmp(k, "deployment") == 0)
+                        dep = val;
+                else if (strcmp(k, "actions") == 0)
+                        actions = val;
+                else if (strcmp(k, "backend") == 0)
+                        backend = val;
+                else {
+                        key_error(c, key,
+                                  "unknown key '%s' in a binding (deployment, actions, backend)",
+                                  k);
+                        return false;
+                }
+        }
+        const char *d =
+                json_object_is_type(dep, json_type_string) ? json_object_get_string(dep) : NULL;
+        if (!d || (strcmp(d, "*") != 0 && !fm_name_valid(d, strlen(d)))) {
+                key_error(c, key, "a binding needs deployment: a deployment name or \"*\"");
+                return false;
+        }
+        snprintf(b.deployment, sizeof(b.deployment), "%s", d);
+        if (!json_object_is_type(actions, json_type_array) ||
+            json_object_array_length(actions) == 0) {
+                key_error(c, key,
+                          "a binding needs actions: a list such as [scale, restart] or [all]");
+                return false;
+        }
+        for (size_t i = 0; i < json_object_array_length(actions); i++) {
+                json_object *a = json_object_array_get_idx(actions, i);
+                const char *name =
+                        json_object_is_type(a, json_type_string) ? json_object_get_string(a) : "";
+                int act = 0;
+                if (strcmp(name, "all") == 0) {
+                        for (act = 0; act < _FM_ACTION_MAX; act++)
+                                b.actions[act] = true;
+                        continue;
+                }
+                while (act < _FM_ACTION_MAX &&
+                       strcmp(name, fm_action_name((enum fm_action)act)) != 0)
+                        act++;
+                if (act == _FM_ACTION_MAX) {
+                        key_error(c, key,
+                                  "actions are scale, set_weights, restart, rollback, "
+                                  "set_threshold, alert or all");
+                        return false;
+                }
+                b.actions[act] = true;
+        }
+        int kind = json_object_is_type(backend, json_type_string)
+                           ? fm_backend_kind_from_name(json_object_get_string(backend))
+                           : -EINVAL;
+        if (kind < 0) {
+                key_error(c, key,
+                          "a binding needs backend: dry-run, systemd, kubernetes, haproxy, "
+                          "mlflow or alertmanager");
+                return false;
+        }
+        b.backend = (enum fm_backend_kind)kind;
+        *ret = b;
+        return true;
+}
+
+static void check_bindings(struct ctx *c, const char *key, json_object *v)
+{
+        struct fm_executor_config *x = &c->cfg.actuators;
+
+        if (!json_object_is_type(v, json_type_array)) {
+                type_error(c, key, "a list of bindings", v);
+                return;
+        }
+        size_t n = json_object_array_length(v);
+        if (n > FM_EXECUTOR_BINDINGS_MAX) {
+                key_error(c, key, "at most %d bindings", FM_EXECUTOR_BINDINGS_MAX);
+                return;
+        }
+        for (size_t i = 0; i < n; i++)
+                if (!parse_binding(c, key, json_object_array_get_idx(v, i), &x->binding[i]))
+                        return;
+        x->n_bindings = (uint32_t)n;
+}
+
+static const struct field actuators_fields[] = {
+        DURATION("action_timeout_s", actuators.action_timeout, 0, 86400),
+        DURATION("backoff_base_s", actuators.retry.backoff_base, 0, 3600),
+        DURATION("backoff_cap_s", actuators.retry.backoff_cap, 0, 3600),
+        COUNT("max_attempts", actuators.retry.max_attempts, 1, FM_ACTUATOR_ATTEMPTS_MAX),
+        COUNT("breaker_failures", actuators.retry.breaker_failures, 1, 1000),
+        DURATION("breaker_cooloff_s", actuators.retry.breaker_cooloff, 0, 3600),
+        DURATION("breaker_cooloff_max_s", actuators.retry.breaker_cooloff_max, 0, 3600),
+        CUSTOM("bindings", check_bindings),
+        {0},
+};
+
 static const struct field top_fields[] = {
         SECTION("mqtt", mqtt_fields),
         SECTION("http", http_fields),
@@ -1685,6 +1794,7 @@ static const struct field top_fields[] = {
         SECTION("canary", canary_fields),
         SECTION("rollback", rollback_fields),
         SECTION("autotune", autotune_fields),
+        SECTION("actuators", actuators_fields),
         {0},
 };
 
@@ -1771,6 +1881,24 @@ static void policy_checks(struct ctx *c)
                 key_error(c, "governor", "the settings do not fit together");
 }
 
+static void actuator_checks(struct ctx *c)
+{
+        const struct fm_actuator_config *r = &c->cfg.actuators.retry;
+
+        if (!failed(c, "actuators.backoff_base_s") && !failed(c, "actuators.backoff_cap_s") &&
+            r->backoff_cap < r->backoff_base)
+                rule_error(c, "actuators.backoff_base_s", "actuators.backoff_cap_s",
+                           "backoff_cap_s (%g) must not be less than backoff_base_s (%g)",
+                           secs(r->backoff_cap), secs(r->backoff_base));
+        if (!failed(c, "actuators.breaker_cooloff_s") &&
+            !failed(c, "actuators.breaker_cooloff_max_s") &&
+            r->breaker_cooloff_max < r->breaker_cooloff)
+                rule_error(c, "actuators.breaker_cooloff_s", "actuators.breaker_cooloff_max_s",
+                           "breaker_cooloff_max_s (%g) must not be less than breaker_cooloff_s "
+                           "(%g)",
+                           secs(r->breaker_cooloff_max), secs(r->breaker_cooloff));
+}
+
 static void cross_checks(struct ctx *c)
 {
         const struct fm_mqtt_config *m = &c->cfg.mqtt;
@@ -1827,6 +1955,7 @@ static void cross_checks(struct ctx *c)
                 key_error(c, "fleet", "rejected by the fleet's validation");
 
         policy_checks(c);
+        actuator_checks(c);
 }
 
 /* ---- public ---------------------------------------------------------------------------------- */
@@ -1846,6 +1975,7 @@ void fm_config_default(struct fm_config *cfg)
         fm_governor_config_default(&cfg->governor);
         fm_alerting_config_default(&cfg->alerting);
         fm_policies_config_default(&cfg->policies);
+        fm_executor_config_default(&cfg->actuators);
         /* in the file a target of 0 means off; keep the defaults saying the same */
         for (int k = 0; k < _FM_AUTOSCALE_METRIC_MAX; k++)
                 if (!cfg->policies.autoscale.metric[k].enabled)

@@ -87,6 +87,7 @@
 
 #include "core.h"
 #include "event.h"
+#include "executor.h"
 #include "alerting.h"
 #include "fleet.h"
 #include "governor.h"
@@ -107,6 +108,7 @@ struct fm_config {
         struct fm_governor_config governor;
         struct fm_alerting_config alerting;
         struct fm_policies_config policies;
+        struct fm_executor_config actuators;
 };
 
 /* The embedded defaults. */

@@ -19,10 +19,12 @@
 #include "buf.h"
 #include "config.h"
 #include "event.h"
+#include "executor.h"
 #include "fleet.h"
 #include "governor.h"
 #include "http.h"
 #include "intent.h"
+#include "journal.h"
 #include "log.h"
 #include "metrics.h"
 #include "mqtt.h"
@@ -45,6 +47,13 @@ static const char *const policy_names[] = {
 };
 #define N_POLICY_NAMES ARRAY_SIZE(policy_names)
 
+/* Every outcome an execution can have: the label set of fleetmedic_executions_total. */
+static const char *const execution_outcomes[] = {
+        "ok",      "failed",    "timeout",     "refused",       "unsupported", "breaker_open",
+        "unbound", "duplicate", "in_progress", "journal_error", "unknown",
+};
+#define N_EXECUTION_OUTCOMES ARRAY_SIZE(execution_outcomes)
+
 /* Upper bounds of fleetmedic_decode_seconds. */
 static const double decode_bounds[] = {1e-6, 2.5e-6, 5e-6, 1e-5, 2.5e-5, 5e-5,
                                        1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 1e-2};
@@ -56,6 +65,8 @@ struct daemon {
         sd_event *event;
         struct fm_decoder *decoder;
         struct fm_core *core;
+        struct fm_journal *journal;
+        struct fm_executor *executor;
         struct fm_fleet *fleet; /* the core's */
         struct fm_event *ev;
         struct fm_mqtt *mqtt;
@@ -72,6 +83,7 @@ struct daemon {
         uint64_t received[_FM_EVENT_KIND_MAX];
         uint64_t rejected[_FM_REJECT_MAX]; /* by the decoder; the fleet counts its own */
         uint64_t actions[N_POLICY_NAMES][_FM_VERDICT_MAX]; /* by policy and verdict */
+        uint64_t executions[_FM_BACKEND_KIND_MAX + 1][N_EXECUTION_OUTCOMES]; /* last: none */
         uint64_t transitions;
         uint64_t plan_overflows;
         uint64_t reloads, reload_failures;
@@ -233,7 +245,29 @@ static void publish_decision(struct daemon *d, const char *deployment, const cha
                 log_warning("publishing a decision to %s failed: %s", topic, strerror(-r));
 }
 
-static void handle_plan(struct daemon *d, const struct fm_plan *plan)
+static void on_execution(void *userdata, const struct fm_execution *e)
+{
+        struct daemon *d = userdata;
+        struct fm_buf *b = &d->scratch;
+        size_t o = 0;
+        int k = e->backend ? fm_backend_kind_from_name(e->backend) : -1;
+
+        while (o < N_EXECUTION_OUTCOMES && strcmp(execution_outcomes[o], e->outcome) != 0)
+                o++;
+        if (o < N_EXECUTION_OUTCOMES)
+                d->executions[k >= 0 ? k : _FM_BACKEND_KIND_MAX][o]++;
+        fm_buf_reset(b);
+        if (fm_audit_execution(b, e) < 0)
+                return;
+        bool ok = strcmp(e->outcome, "ok") == 0;
+        fm_log_full(ok ? LOG_NOTICE : LOG_ERR, e->deployment, e->instance[0] ? e->instance : NULL,
+                    e->policy, "%s %s%s%s via %s: %s%s%s", fm_action_name(e->action), e->deployment,
+                    e->instance[0] ? "/" : "", e->instance, e->backend ? e->backend : "no backend",
+                    e->outcome, e->detail[0] ? ": " : "", e->detail);
+        publish_decision(d, e->deployment, b->data);
+}
+
+static void handle_plan(struct daemon *d, const struct fm_plan *plan, fm_ms now)
 {
         struct fm_buf *b = &d->scratch;
 
@@ -256,8 +290,9 @@ static void handle_plan(struct daemon *d, const struct fm_plan *plan)
                         p++;
                 if (p < N_POLICY_NAMES && (unsigned)it->verdict < _FM_VERDICT_MAX)
                         d->actions[p][it->verdict]++;
-                /* no actuator is wired in yet: the governor runs in dry-run, nothing executes */
-                const char *outcome = it->verdict == FM_VERDICT_DRY_RUN ? "dry_run" : "blocked";
+                const char *outcome = it->verdict == FM_VERDICT_APPROVED  ? "approved"
+                                      : it->verdict == FM_VERDICT_DRY_RUN ? "dry_run"
+                                                                          : "blocked";
                 fm_buf_reset(b);
                 if (fm_audit_intent(b, it, plan, outcome) < 0)
                         continue;
@@ -266,6 +301,8 @@ static void handle_plan(struct daemon *d, const struct fm_plan *plan)
                             it->deployment, it->instance[0] ? "/" : "", it->instance,
                             fm_verdict_name(it->verdict), b->data);
                 publish_decision(d, it->deployment, b->data);
+                if (it->verdict == FM_VERDICT_APPROVED && d->executor)
+                        (void)fm_executor_submit(d->executor, plan, it, 0, now);
         }
         if (plan->dropped_intents || plan->dropped_transitions) {
                 d->plan_overflows++;
@@ -449,6 +486,19 @@ static int render_metrics(struct daemon *d, struct fm_buf *b)
                         TRY(fm_prom_sample(b, "fleetmedic_actions_total", 2, action_keys, v,
                                            (double)d->actions[p][o]));
                 }
+        TRY(fm_prom_family(b, "fleetmedic_executions_total", "counter",
+                           "Approved actions by the backend that carried them (\"none\" when "
+                           "none was reached) and what they came to (outcome)."));
+        for (int k = 0; k <= _FM_BACKEND_KIND_MAX; k++)
+                for (size_t o = 0; o < N_EXECUTION_OUTCOMES; o++) {
+                        static const char *const exec_keys[] = {"backend", "outcome"};
+                        const char *v[] = {k < _FM_BACKEND_KIND_MAX
+                                                   ? fm_backend_kind_name((enum fm_backend_kind)k)
+                                                   : "none",
+                                           execution_outcomes[o]};
+                        TRY(fm_prom_sample(b, "fleetmedic_executions_total", 2, exec_keys, v,
+                                           (double)d->executions[k][o]));
+                }
         TRY(fm_prom_family(b, "fleetmedic_plan_overflows_total", "counter",
                            "Reconcile ticks whose intents or transitions did not all fit."));
         TRY(fm_prom_sample(b, "fleetmedic_plan_overflows_total", 0, NULL, NULL,
@@ -560,7 +610,7 @@ static int on_tick(sd_event_source *s, uint64_t usec, void *userdata)
                 log_error("governor review: %s", strerror(-e.governor));
         if (e.alerting_review < 0)
                 log_error("governor review of alerts: %s", strerror(-e.alerting_review));
-        handle_plan(d, plan);
+        handle_plan(d, plan, now);
         if (now - d->last_state_publish >= STATE_PUBLISH_INTERVAL_MS) {
                 publish_state(d, now, true);
                 notify_status(d);
@@ -643,7 +693,7 @@ static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void
         bool mqtt_changed = !mqtt_config_equal(&cfg.mqtt, &d->cfg.mqtt);
         bool http_changed = strcmp(cfg.http_listen, d->cfg.http_listen) != 0;
         d->cfg = cfg;
-        d->dry_run = true;
+        d->dry_run = cfg.dry_run;
         if (mqtt_changed) {
                 log_info("mqtt settings changed: reconnecting");
                 d->mqtt = fm_mqtt_free(d->mqtt);
@@ -668,10 +718,11 @@ done:
 
 /* ---- lifecycle ----------------------------------------------------------------------------- */
 
-/* No actuator is wired in yet: the governor decides, nothing is executed. */
+/* The top-level dry_run holds the governor's: every intent is decided, none executed. */
 static void force_dry_run(struct fm_config *cfg)
 {
-        cfg->governor.dry_run = true;
+        if (cfg->dry_run)
+                cfg->governor.dry_run = true;
 }
 
 static void daemon_done(struct daemon *d)
@@ -681,6 +732,8 @@ static void daemon_done(struct daemon *d)
         sd_event_source_unref(d->tick);
         sd_event_source_unref(d->watchdog);
         sd_event_unref(d->event);
+        fm_executor_free(d->executor);
+        fm_journal_free(d->journal);
         fm_core_free(d->core);
         fm_decoder_free(d->decoder);
         free(d->ev);
@@ -732,6 +785,25 @@ static int daemon_start(struct daemon *d)
                 return r;
 
         d->started = realtime_ms(d);
+        r = fm_journal_open(d->cfg.state_dir, NULL, &d->journal);
+        if (r < 0) {
+                log_error("action journal in %s: %s%s", d->cfg.state_dir, strerror(-r),
+                          r == -EBUSY ? " (another fleetmedic uses this state directory)" : "");
+                return r;
+        }
+        uint64_t seed = 0;
+        if (getrandom(&seed, sizeof(seed), 0) != (ssize_t)sizeof(seed))
+                seed = (uint64_t)d->started;
+        r = fm_executor_new(d->event, &d->cfg.actuators, d->journal, seed, on_execution, d,
+                            &d->executor);
+        if (r < 0) {
+                log_error("actuators: %s%s", strerror(-r),
+                          r == -EOPNOTSUPP ? " (a binding names a backend this build lacks)" : "");
+                return r;
+        }
+        r = fm_executor_settle(d->executor, d->started);
+        if (r > 0)
+                log_notice("settling %d actions a previous run began and did not finish", r);
         r = sd_event_add_time_relative(d->event, &d->tick, CLOCK_MONOTONIC,
                                        (uint64_t)d->cfg.tick * 1000, 0, on_tick, d);
         if (r < 0)
@@ -760,17 +832,18 @@ int fm_daemon_run(const struct fm_daemon_options *opt)
         if (r < 0)
                 return r;
         fm_log_setup(d.cfg.log_level);
-        if (!d.cfg.dry_run)
-                log_warning("dry_run is off, but no actuator is configured in this build: every "
-                            "action is recorded, none is executed");
-        d.dry_run = true;
+        if (!d.cfg.dry_run && d.cfg.actuators.n_bindings == 0)
+                log_warning("dry_run is off, but actuators.bindings is empty: approved actions "
+                            "end as unbound, none is executed");
+        d.dry_run = d.cfg.dry_run;
 
         r = daemon_start(&d);
         if (r < 0)
                 goto done;
-        log_info("fleetmedic %s running: mqtt%s://%s:%u prefix %s, http %s (port %u), dry-run",
-                 FM_VERSION, d.cfg.mqtt.tls ? "s" : "", d.cfg.mqtt.host, d.cfg.mqtt.port,
-                 d.cfg.mqtt.topic_prefix, d.cfg.http_listen, fm_http_port(d.http));
+        log_info("fleetmedic %s running: mqtt%s://%s:%u prefix %s, http %s (port %u)%s", FM_VERSION,
+                 d.cfg.mqtt.tls ? "s" : "", d.cfg.mqtt.host, d.cfg.mqtt.port,
+                 d.cfg.mqtt.topic_prefix, d.cfg.http_listen, fm_http_port(d.http),
+                 d.dry_run ? ", dry-run" : "");
         sd_notify(false, "READY=1");
         notify_status(&d);
         r = sd_event_loop(d.event);

@@ -757,6 +757,14 @@ static void test_example(void **state)
                 "breaker.open_max_s",
                 "breaker.probes",
                 "breaker.heartbeat_timeout_s",
+                "actuators.action_timeout_s",
+                "actuators.backoff_base_s",
+                "actuators.backoff_cap_s",
+                "actuators.max_attempts",
+                "actuators.breaker_failures",
+                "actuators.breaker_cooloff_s",
+                "actuators.breaker_cooloff_max_s",
+                "actuators.bindings",
         };
         FILE *f = fopen(EXAMPLE, "re");
         assert_non_null(f);
@@ -1098,6 +1106,67 @@ static void test_policy_sections(void **state)
                  "autoscale.targets: autoscale is enabled but no target is set"},
                 {"alerting:\n  slo_target: 1\n", ":2: alerting.slo_target: must be at most"},
                 {"canary:\n  steps: [10, 50]\n", ":2: canary.steps: the last step must be 100"},
+        };
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                assert_int_equal(load_text(fx, bad[i].text, &cfg), -EINVAL);
+                if (!contains(fx->out, bad[i].want))
+                        fail_msg("case %zu: wanted \"%s\" in:\n%s", i, bad[i].want, fx->out);
+        }
+}
+
+/* The actuators section: retry settings and the bindings, with errors that name the key. */
+static void test_actuators_section(void **state)
+{
+        struct fixture *fx = *state;
+        struct fm_config cfg;
+
+        assert_int_equal(load_text(fx,
+                                   "actuators:\n"
+                                   "  action_timeout_s: 30\n"
+                                   "  backoff_base_s: 0.25\n"
+                                   "  max_attempts: 3\n"
+                                   "  bindings:\n"
+                                   "    - {deployment: \"*\", actions: [all], backend: dry-run}\n"
+                                   "    - {deployment: web, actions: [scale, restart], "
+                                   "backend: systemd}\n",
+                                   &cfg),
+                         0);
+        assert_int_equal(cfg.actuators.action_timeout, 30000);
+        assert_int_equal(cfg.actuators.retry.backoff_base, 250);
+        assert_int_equal(cfg.actuators.retry.max_attempts, 3);
+        assert_int_equal(cfg.actuators.n_bindings, 2);
+        assert_string_equal(cfg.actuators.binding[0].deployment, "*");
+        for (int a = 0; a < _FM_ACTION_MAX; a++)
+                assert_true(cfg.actuators.binding[0].actions[a]);
+        assert_int_equal(cfg.actuators.binding[0].backend, FM_BACKEND_DRYRUN);
+        assert_string_equal(cfg.actuators.binding[1].deployment, "web");
+        assert_true(cfg.actuators.binding[1].actions[FM_ACTION_SCALE]);
+        assert_true(cfg.actuators.binding[1].actions[FM_ACTION_RESTART]);
+        assert_false(cfg.actuators.binding[1].actions[FM_ACTION_ROLLBACK]);
+        assert_int_equal(cfg.actuators.binding[1].backend, FM_BACKEND_SYSTEMD);
+        assert_int_equal(fm_executor_config_validate(&cfg.actuators), 0);
+
+        static const struct {
+                const char *text, *want;
+        } bad[] = {
+                {"actuators:\n  bindings:\n    - {deployment: \"*\", actions: [scale], "
+                 "backend: ssh}\n",
+                 ":2: actuators.bindings: a binding needs backend"},
+                {"actuators:\n  bindings:\n    - {deployment: \"*\", actions: [reboot], "
+                 "backend: systemd}\n",
+                 ":2: actuators.bindings: actions are scale"},
+                {"actuators:\n  bindings:\n    - {deployment: \"../x\", actions: [scale], "
+                 "backend: systemd}\n",
+                 ":2: actuators.bindings: a binding needs deployment"},
+                {"actuators:\n  bindings:\n    - {deployment: web, actions: [], "
+                 "backend: systemd}\n",
+                 ":2: actuators.bindings: a binding needs actions"},
+                {"actuators:\n  bindings:\n    - {deployment: web, action: [scale], "
+                 "backend: systemd}\n",
+                 ":2: actuators.bindings: unknown key 'action'"},
+                {"actuators:\n  backoff_base_s: 10\n  backoff_cap_s: 1\n",
+                 ":3: actuators.backoff_cap_s: backoff_cap_s (1) must not be less"},
+                {"actuators:\n  max_attempts: 0\n", ":2: actuators.max_attempts:"},
         };
         for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
                 assert_int_equal(load_text(fx, bad[i].text, &cfg), -EINVAL);
@@ -1471,6 +1540,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_scalars, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_locale, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_example, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_actuators_section, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_bad, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_policy_sections, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_many_errors, setup, teardown),
