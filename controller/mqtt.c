@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <sys/socket.h>
 #include <sys/epoll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -838,6 +839,31 @@ static void say_goodbye(struct fm_mqtt *m)
                 if (n < 0 && errno != EINTR)
                         break;
                 if (n > 0 && mosquitto_loop_write(m->mosq, 1) != MOSQ_ERR_SUCCESS)
+                        break;
+        }
+        /*
+         * Closing a socket with unread data (the PUBACK of the last state
+         * publish, say) sends a reset instead of a FIN, and a broker that
+         * meets the reset before the DISCONNECT treats the session as lost
+         * and publishes the will after all. So half-close and read until
+         * the broker closes its side, within the same deadline.
+         */
+        int fd = mosquitto_socket(m->mosq);
+        if (fd < 0 || shutdown(fd, SHUT_WR) < 0)
+                return;
+        for (;;) {
+                fm_ms left = deadline - now_ms();
+                if (left <= 0)
+                        break;
+                struct pollfd p = {.fd = fd, .events = POLLIN};
+                int n = poll(&p, 1, (int)left);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0)
+                        break;
+                char sink[512];
+                ssize_t got = recv(fd, sink, sizeof(sink), MSG_DONTWAIT);
+                if (got == 0 || (got < 0 && errno != EAGAIN && errno != EINTR))
                         break;
         }
 }
