@@ -1290,20 +1290,19 @@ static void drop(struct fm_haproxy *h, enum job_kind kind, uint64_t id)
 static int haproxy_start(void *backend, const struct fm_action_req *req, uint64_t attempt_id)
 {
         struct fm_haproxy *h = backend;
-        _cleanup_free_ struct job *j = NULL;
+        struct job *j;
         char be[FM_HAPROXY_NAME_MAX + 1];
-        int r;
+        int r = -EINVAL;
 
         if (!h || !req)
                 return -EINVAL;
         if (req->action != FM_ACTION_SET_WEIGHTS)
                 return -EOPNOTSUPP;
-        if (req->arg.weights.n == 0 || req->arg.weights.n > FM_ACTUATOR_WEIGHTS_MAX)
+        if (req->arg.weights.n == 0 || req->arg.weights.n > FM_ACTUATOR_WEIGHTS_MAX ||
+            !terminated(req->deployment, sizeof req->deployment))
                 return -EINVAL;
         if (h->n_queue >= FM_HAPROXY_QUEUE_MAX)
                 return -ENOBUFS;
-        if (!terminated(req->deployment, sizeof req->deployment))
-                return -EINVAL;
         j = calloc(1, sizeof *j);
         if (!j)
                 return -ENOMEM;
@@ -1314,23 +1313,29 @@ static int haproxy_start(void *backend, const struct fm_action_req *req, uint64_
         for (uint32_t i = 0; i < j->n; i++) {
                 const struct fm_weight *w = req->arg.weights.w + i;
 
-                if (!terminated(w->target, sizeof w->target) || w->weight > FM_HAPROXY_WEIGHT_MAX)
-                        return -EINVAL;
+                if (!terminated(w->target, sizeof w->target) || w->weight > FM_HAPROXY_WEIGHT_MAX) {
+                        r = -EINVAL;
+                        goto fail;
+                }
                 r = fm_haproxy_map(&h->cfg, req->deployment, w->target, be, j->t[i].server);
                 if (r < 0)
-                        return r;
+                        goto fail;
                 if (i == 0)
                         memcpy(j->backend, be, sizeof be);
                 for (uint32_t k = 0; k < i; k++)
-                        if (strcmp(j->t[k].server, j->t[i].server) == 0)
-                                return -EINVAL; /* two weights for one server */
+                        if (strcmp(j->t[k].server, j->t[i].server) == 0) {
+                                r = -EINVAL; /* two weights for one server */
+                                goto fail;
+                        }
                 j->t[i].weight = w->weight;
         }
         r = enqueue(h, j);
         if (r < 0)
-                return r;
-        j = NULL;
+                goto fail;
         return 0;
+fail:
+        free(j);
+        return r;
 }
 
 static void haproxy_cancel(void *backend, uint64_t attempt_id)
@@ -1343,7 +1348,7 @@ int fm_haproxy_set_state(struct fm_haproxy *h, const char *deployment, const cha
                          enum fm_haproxy_state state, fm_haproxy_state_fn done, void *userdata,
                          uint64_t *ret_id)
 {
-        _cleanup_free_ struct job *j = NULL;
+        struct job *j;
         int r;
 
         if (!h || !done || !fm_haproxy_state_name(state))
@@ -1355,9 +1360,9 @@ int fm_haproxy_set_state(struct fm_haproxy *h, const char *deployment, const cha
                 return -ENOMEM;
         r = fm_haproxy_map(&h->cfg, deployment, target, j->backend, j->t[0].server);
         if (r < 0)
-                return r;
+                goto fail;
         j->kind = JOB_STATE;
-        j->id = ++h->last_state_id;
+        j->id = h->last_state_id + 1;
         j->state = state;
         j->done = done;
         j->userdata = userdata;
@@ -1368,11 +1373,14 @@ int fm_haproxy_set_state(struct fm_haproxy *h, const char *deployment, const cha
                                                                : OP_MAINT};
         r = enqueue(h, j);
         if (r < 0)
-                return r;
+                goto fail;
+        h->last_state_id = j->id;
         if (ret_id)
                 *ret_id = j->id;
-        j = NULL;
         return 0;
+fail:
+        free(j);
+        return r;
 }
 
 void fm_haproxy_cancel_state(struct fm_haproxy *h, uint64_t id)

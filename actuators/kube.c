@@ -136,7 +136,8 @@ int fm_kube_config_validate(const struct fm_kube_config *cfg)
             !terminated(cfg->namespace_, sizeof cfg->namespace_))
                 return -EINVAL;
         if (cfg->in_cluster) {
-                if (cfg->server[0] || cfg->token_file[0] || cfg->ca_file[0] || cfg->sa_dir[0] != '/')
+                if (cfg->server[0] || cfg->token_file[0] || cfg->ca_file[0] ||
+                    cfg->sa_dir[0] != '/')
                         return -EINVAL;
         } else if (strncmp(cfg->server, "https://", 8) != 0 &&
                    strncmp(cfg->server, "http://", 7) != 0) {
@@ -514,10 +515,13 @@ static void record_event(struct fm_kube *k, const struct op *op, bool warning, c
         char what[160], msg[FM_ACTUATOR_DETAIL_MAX + 200];
         char *body = NULL;
         bool isvc = op->kind == FM_KUBE_WORKLOAD_INFERENCESERVICE;
+        struct timespec ts;
         int r;
 
         if (!k->cfg.events || op->req.observe)
                 return;
+        /* client-go names an Event <object>.<hex nanoseconds>; the sequence number breaks ties. */
+        clock_gettime(CLOCK_REALTIME, &ts);
         if (fm_action_req_describe(&op->req, what, sizeof what) < 0)
                 what[0] = '\0';
         snprintf(msg, sizeof msg, "%s: %s", what, detail ? detail : "");
@@ -532,7 +536,7 @@ static void record_event(struct fm_kube *k, const struct op *op, bool warning, c
                 .instance = k->host,
                 .warning = warning,
                 .now = real_now(k),
-                .unique = (uint64_t)real_now(k) * 1000000u + (++k->event_seq % 1000000u),
+                .unique = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec + ++k->event_seq,
         };
         r = fm_kube_event_body(&ev, &body);
         if (r < 0)
@@ -691,8 +695,8 @@ static bool op_fenced(struct op *op)
         }
         if (fence != op->req.fence) {
                 op_finishf(op, FM_RESULT_REFUSED, -ESTALE,
-                           "fence %" PRIu64 " is stale: lease transitions %" PRIu64,
-                           op->req.fence, fence);
+                           "fence %" PRIu64 " is stale: lease transitions %" PRIu64, op->req.fence,
+                           fence);
                 return false;
         }
         return true;
@@ -764,7 +768,8 @@ static const char *restarted_at(struct json_object *obj)
 
 static void op_read_restart(struct op *op, struct json_object *obj, const char *rv)
 {
-        struct json_object *paused = fm_kube_get(obj, (const char *const[]){"spec", "paused", NULL});
+        struct json_object *paused =
+                fm_kube_get(obj, (const char *const[]){"spec", "paused", NULL});
         const char *at = restarted_at(obj);
         char when[40], *body = NULL;
         int r;
@@ -823,8 +828,9 @@ static void op_read_rollback(struct op *op, struct json_object *obj, const char 
                         op_finishf(op, FM_RESULT_OK, 0, "%s %.200s observed",
                                    isvc ? "storageUri" : "image", have);
                 else
-                        op_finishf(op, FM_RESULT_PERMANENT, -ESRCH, "%s %.100s observed, want %.100s",
-                                   isvc ? "storageUri" : "image", have ? have : "(none)", op->want);
+                        op_finishf(op, FM_RESULT_PERMANENT, -ESRCH,
+                                   "%s %.100s observed, want %.100s", isvc ? "storageUri" : "image",
+                                   have ? have : "(none)", op->want);
                 return;
         }
         snprintf(op->before, sizeof op->before, "%s", have ? have : "(none)");
@@ -926,8 +932,7 @@ static void op_write_done(void *userdata, const struct fm_httpc_response *resp)
         int r;
 
         op->call_id = 0;
-        if (resp->error == 0 && resp->status == 409 &&
-            op->conflicts < FM_KUBE_CONFLICT_RETRIES) {
+        if (resp->error == 0 && resp->status == 409 && op->conflicts < FM_KUBE_CONFLICT_RETRIES) {
                 /* Someone changed the object between our read and write: read it again. */
                 op->conflicts++;
                 r = op_read(op);
@@ -966,8 +971,8 @@ static void op_write_done(void *userdata, const struct fm_httpc_response *resp)
                         have = storage_uri(obj);
                 else if (fm_kube_container_image(obj, op->container, &have) < 0)
                         have = NULL;
-                op_finishf(op, have && strcmp(have, op->want) == 0 ? FM_RESULT_OK
-                                                                    : FM_RESULT_RETRYABLE,
+                op_finishf(op,
+                           have && strcmp(have, op->want) == 0 ? FM_RESULT_OK : FM_RESULT_RETRYABLE,
                            -EAGAIN, "%.100s->%.60s observed %.60s", op->before, op->want,
                            have ? have : "(none)");
                 break;

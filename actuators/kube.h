@@ -40,12 +40,12 @@
 #include "lease.h"
 #include "util.h"
 
-#define FM_KUBE_MAPPINGS_MAX 65     /* 64 named deployments and one "*" */
-#define FM_KUBE_PATTERN_MAX 256     /* image, storage URI and destination patterns */
-#define FM_KUBE_PATH_MAX 4096       /* file names */
-#define FM_KUBE_SERVER_MAX 256      /* the server URL */
-#define FM_KUBE_TOKEN_MAX 16384     /* bytes of a bearer token */
-#define FM_KUBE_CONFLICT_RETRIES 3  /* re-reads after a 409 inside one attempt */
+#define FM_KUBE_MAPPINGS_MAX 65               /* 64 named deployments and one "*" */
+#define FM_KUBE_PATTERN_MAX 256               /* image, storage URI and destination patterns */
+#define FM_KUBE_PATH_MAX 4096                 /* file names */
+#define FM_KUBE_SERVER_MAX 256                /* the server URL */
+#define FM_KUBE_TOKEN_MAX 16384               /* bytes of a bearer token */
+#define FM_KUBE_CONFLICT_RETRIES 3            /* re-reads after a 409 inside one attempt */
 #define FM_KUBE_OPS_MAX FM_ACTUATOR_QUEUE_MAX /* attempts in flight */
 #define FM_KUBE_SA_DIR "/var/run/secrets/kubernetes.io/serviceaccount"
 

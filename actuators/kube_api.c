@@ -379,8 +379,8 @@ const char *fm_kube_resource_version(struct json_object *obj)
         struct json_object *v =
                 fm_kube_get(obj, (const char *const[]){"metadata", "resourceVersion", NULL});
 
-        if (!v || !json_object_is_type(v, json_type_string) ||
-            json_object_get_string_len(v) == 0 || json_object_get_string_len(v) > FM_KUBE_RV_MAX)
+        if (!v || !json_object_is_type(v, json_type_string) || json_object_get_string_len(v) == 0 ||
+            json_object_get_string_len(v) > FM_KUBE_RV_MAX)
                 return NULL;
         return json_object_get_string(v);
 }
@@ -393,7 +393,8 @@ static int finish(struct json_object *root, char **ret)
 
         if (!root)
                 return -ENOMEM;
-        s = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+        s = json_object_to_json_string_ext(root,
+                                           JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
         copy = s ? strdup(s) : NULL;
         json_object_put(root);
         if (!copy)
@@ -552,8 +553,8 @@ bool fm_kube_rollout_complete(struct json_object *d)
 
 int fm_kube_container_image(struct json_object *d, const char *container, const char **ret)
 {
-        struct json_object *list =
-                fm_kube_get(d, (const char *const[]){"spec", "template", "spec", "containers", NULL});
+        struct json_object *list = fm_kube_get(
+                d, (const char *const[]){"spec", "template", "spec", "containers", NULL});
         struct json_object *found = NULL, *image;
         size_t n;
 
@@ -586,10 +587,10 @@ int fm_kube_container_image(struct json_object *d, const char *container, const 
 /* The name a route entry's destination goes by, NULL when it has none. */
 static const char *dest_name(enum fm_kube_traffic t, struct json_object *entry)
 {
-        struct json_object *v = t == FM_KUBE_TRAFFIC_ISTIO
-                                        ? fm_kube_get(entry, (const char *const[]){"destination",
-                                                                                   "subset", NULL})
-                                        : fm_kube_get(entry, (const char *const[]){"name", NULL});
+        struct json_object *v =
+                t == FM_KUBE_TRAFFIC_ISTIO
+                        ? fm_kube_get(entry, (const char *const[]){"destination", "subset", NULL})
+                        : fm_kube_get(entry, (const char *const[]){"name", NULL});
 
         return v && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
 }
@@ -612,8 +613,8 @@ int fm_kube_weights(enum fm_kube_traffic t, struct json_object *obj, const char 
         bool touched = false, differs = false;
         size_t nr;
 
-        if ((t != FM_KUBE_TRAFFIC_ISTIO && t != FM_KUBE_TRAFFIC_GATEWAY) || !obj || !d ||
-            n == 0 || n > FM_KUBE_DESTS_MAX || (ret && !rv_ok(rv)))
+        if ((t != FM_KUBE_TRAFFIC_ISTIO && t != FM_KUBE_TRAFFIC_GATEWAY) || !obj || !d || n == 0 ||
+            n > FM_KUBE_DESTS_MAX || (ret && !rv_ok(rv)))
                 return -EINVAL;
         list = fm_kube_get(obj, (const char *const[]){"spec", list_key, NULL});
         if (!list || !json_object_is_type(list, json_type_array))
@@ -629,7 +630,8 @@ int fm_kube_weights(enum fm_kube_traffic t, struct json_object *obj, const char 
                         continue;
                 ne = json_object_array_length(entries);
                 for (size_t j = 0; j < ne; j++)
-                        if (dest_index(d, n, dest_name(t, json_object_array_get_idx(entries, j))) >= 0)
+                        if (dest_index(d, n, dest_name(t, json_object_array_get_idx(entries, j))) >=
+                            0)
                                 any = true;
                 if (!any)
                         continue;
@@ -638,7 +640,8 @@ int fm_kube_weights(enum fm_kube_traffic t, struct json_object *obj, const char 
                         struct json_object *e = json_object_array_get_idx(entries, j), *w;
                         int k = dest_index(d, n, dest_name(t, e));
                         uint32_t want = k >= 0 ? d[k].weight : 0;
-                        /* A missing weight: Gateway's default is 1; Istio's lone destination 100. */
+                        /* A missing weight: Gateway's default is 1; Istio's lone destination 100.
+                         */
                         int64_t have = t == FM_KUBE_TRAFFIC_GATEWAY ? 1 : (ne == 1 ? 100 : 0);
 
                         if (!json_object_is_type(e, json_type_object))
@@ -681,7 +684,8 @@ int fm_kube_event_body(const struct fm_kube_event *ev, char **ret)
                 return -EINVAL;
         /* client-go's <object>.<hex nanoseconds>, cut to fit a subdomain. */
         n = snprintf(name, sizeof name, "%.*s.%" PRIx64, 200, ev->name, ev->unique);
-        if (n < 0 || (size_t)n >= sizeof name || fm_kube_format_time(ev->now, false, when, sizeof when) < 0)
+        if (n < 0 || (size_t)n >= sizeof name ||
+            fm_kube_format_time(ev->now, false, when, sizeof when) < 0)
                 return -EINVAL;
         copy_text(msg, sizeof msg, ev->message, strlen(ev->message), false);
 

@@ -87,10 +87,10 @@ int fm_kube_url(const char *server, enum fm_kube_call c, const char *ns, const c
 
 /* What an error answer said. */
 struct fm_kube_status {
-        int code;                           /* Status.code, else the HTTP status */
-        char reason[64];                    /* e.g. "NotFound"; "" when none */
-        char message[FM_KUBE_MESSAGE_MAX];  /* control bytes replaced by spaces */
-        fm_ms retry_after;                  /* details.retryAfterSeconds, 0 when absent */
+        int code;                          /* Status.code, else the HTTP status */
+        char reason[64];                   /* e.g. "NotFound"; "" when none */
+        char message[FM_KUBE_MESSAGE_MAX]; /* control bytes replaced by spaces */
+        fm_ms retry_after;                 /* details.retryAfterSeconds, 0 when absent */
 };
 
 /*

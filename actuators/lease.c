@@ -105,6 +105,12 @@ static fm_ms real_now(const struct fm_lease *l)
         return (fm_ms)(usec / 1000);
 }
 
+/* Half the renew deadline: a hung request still leaves time for another try before it. */
+static fm_ms request_timeout(const struct fm_lease *l)
+{
+        return l->cfg.renew_deadline / 2;
+}
+
 static uint64_t next_random(struct fm_lease *l)
 {
         /* xorshift64* */
@@ -251,8 +257,9 @@ static void create(struct fm_lease *l)
         l->sent_at = mono_now(l);
         l->pending_transitions = 0;
         r = fm_kube_request(l->kube, FM_KUBE_LEASE_CREATE, l->cfg.namespace_, NULL,
-                            "application/json", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN),
-                            l->cfg.renew_deadline, write_done, l, &l->call_id);
+                            "application/json",
+                            json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN),
+                            request_timeout(l), write_done, l, &l->call_id);
 out:
         json_object_put(o);
         if (r < 0)
@@ -312,7 +319,7 @@ static void acquire_or_renew(struct fm_lease *l, struct json_object *obj)
         r = fm_kube_request(l->kube, FM_KUBE_LEASE_UPDATE, l->cfg.namespace_, l->cfg.name,
                             "application/json",
                             json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN),
-                            l->cfg.renew_deadline, write_done, l, &l->call_id);
+                            request_timeout(l), write_done, l, &l->call_id);
         if (r < 0)
                 l->call_id = 0;
 }
@@ -354,8 +361,8 @@ static int on_timer(sd_event_source *s, uint64_t usec, void *userdata)
                 step_down(l);
         }
         if (l->call_id == 0) {
-                r = fm_kube_request(l->kube, FM_KUBE_LEASE_GET, l->cfg.namespace_, l->cfg.name, NULL,
-                                    NULL, l->cfg.renew_deadline, get_done, l, &l->call_id);
+                r = fm_kube_request(l->kube, FM_KUBE_LEASE_GET, l->cfg.namespace_, l->cfg.name,
+                                    NULL, NULL, request_timeout(l), get_done, l, &l->call_id);
                 if (r < 0)
                         l->call_id = 0;
         }
@@ -380,9 +387,9 @@ int fm_lease_new(sd_event *event, struct fm_kube *kube, const struct fm_lease_co
         l->on_change = on_change;
         l->userdata = userdata;
         if (!l->cfg.namespace_[0])
-                snprintf(l->cfg.namespace_, sizeof l->cfg.namespace_, "%s", fm_kube_namespace(kube));
-        if (!l->cfg.identity[0] &&
-            (gethostname(l->cfg.identity, 64) < 0 || !l->cfg.identity[0]))
+                snprintf(l->cfg.namespace_, sizeof l->cfg.namespace_, "%s",
+                         fm_kube_namespace(kube));
+        if (!l->cfg.identity[0] && (gethostname(l->cfg.identity, 64) < 0 || !l->cfg.identity[0]))
                 memcpy(l->cfg.identity, "fleetmedic", sizeof "fleetmedic");
         if (!fm_kube_label_valid(l->cfg.namespace_)) {
                 free(l);
@@ -486,5 +493,5 @@ int fm_lease_release(struct fm_lease *l)
         return fm_kube_request(l->kube, FM_KUBE_LEASE_UPDATE, l->cfg.namespace_, l->cfg.name,
                                "application/json",
                                json_object_to_json_string_ext(l->last, JSON_C_TO_STRING_PLAIN),
-                               l->cfg.renew_deadline, release_done, l, &l->call_id);
+                               request_timeout(l), release_done, l, &l->call_id);
 }

@@ -50,11 +50,11 @@
 #define SERVICE_IFACE "org.freedesktop.systemd1.Service"
 #define PROPS_IFACE "org.freedesktop.DBus.Properties"
 
-#define JOB_PATH_MAX 128     /* early ring entry; real job paths are ~40 bytes */
-#define JOB_RESULT_MAX 24    /* "dependency" and friends */
-#define STATE_MAX 32         /* ActiveState / SubState values kept */
-#define FAIL_MAX 160         /* first failure text */
-#define RUN_VERSIONS_MAX 8   /* distinct running versions one list may show */
+#define JOB_PATH_MAX 128   /* early ring entry; real job paths are ~40 bytes */
+#define JOB_RESULT_MAX 24  /* "dependency" and friends */
+#define STATE_MAX 32       /* ActiveState / SubState values kept */
+#define FAIL_MAX 160       /* first failure text */
+#define RUN_VERSIONS_MAX 8 /* distinct running versions one list may show */
 #define JOB_TIMEOUT_MAX ((fm_ms)3600 * FM_MS_PER_S)
 #define USEC_PER_MS UINT64_C(1000)
 
@@ -74,9 +74,9 @@ static bool version_char(char c)
 
 static bool suffix_known(const char *s)
 {
-        static const char *const types[] = {"service", "socket", "target", "device",
-                                            "mount",   "automount", "swap", "timer",
-                                            "path",    "slice",  "scope"};
+        static const char *const types[] = {"service", "socket",    "target", "device",
+                                            "mount",   "automount", "swap",   "timer",
+                                            "path",    "slice",     "scope"};
         for (size_t i = 0; i < ARRAY_SIZE(types); i++)
                 if (strcmp(s, types[i]) == 0)
                         return true;
@@ -165,8 +165,7 @@ static bool value_valid(const char *v)
         if (!v)
                 return false;
         n = strnlen(v, FM_SYSTEMD_UNIT_NAME_MAX + 1);
-        if (n == 0 || n > FM_SYSTEMD_UNIT_NAME_MAX || v[0] == '.' || v[0] == '-' ||
-            strstr(v, ".."))
+        if (n == 0 || n > FM_SYSTEMD_UNIT_NAME_MAX || v[0] == '.' || v[0] == '-' || strstr(v, ".."))
                 return false;
         for (size_t i = 0; i < n; i++)
                 if (!unit_char(v[i]))
@@ -319,8 +318,8 @@ int fm_systemd_match(const char *pattern, const char *deployment, const char *na
 
         if (!pattern || !deployment || !name || !ret_version || !ret_index)
                 return -EINVAL;
-        if (pattern_scan(pattern, counts) < 0 || counts[PH_INDEX] != 1 ||
-            counts[PH_VERSION] > 1 || counts[PH_INSTANCE] > 0)
+        if (pattern_scan(pattern, counts) < 0 || counts[PH_INDEX] != 1 || counts[PH_VERSION] > 1 ||
+            counts[PH_INSTANCE] > 0)
                 return -EINVAL;
         if (!match_at(pattern, deployment, name, ver, &idx))
                 return 0;
@@ -370,26 +369,22 @@ enum fm_result_kind fm_systemd_bus_error_kind(const char *name, int *ret_error)
                 {"org.freedesktop.systemd1.UnitMasked", FM_RESULT_PERMANENT, -ENOEXEC},
                 {"org.freedesktop.systemd1.OnlyByDependency", FM_RESULT_PERMANENT, -EACCES},
                 {"org.freedesktop.systemd1.JobFailed", FM_RESULT_PERMANENT, -EIO},
-                {"org.freedesktop.systemd1.TransactionIsDestructive", FM_RESULT_RETRYABLE,
-                 -EBUSY},
+                {"org.freedesktop.systemd1.TransactionIsDestructive", FM_RESULT_RETRYABLE, -EBUSY},
                 {"org.freedesktop.systemd1.TransactionJobsConflicting", FM_RESULT_RETRYABLE,
                  -EBUSY},
                 {"org.freedesktop.DBus.Error.AccessDenied", FM_RESULT_PERMANENT, -EACCES},
-                {"org.freedesktop.DBus.Error.InteractiveAuthorizationRequired",
-                 FM_RESULT_PERMANENT, -EACCES},
+                {"org.freedesktop.DBus.Error.InteractiveAuthorizationRequired", FM_RESULT_PERMANENT,
+                 -EACCES},
                 {"org.freedesktop.DBus.Error.InvalidArgs", FM_RESULT_PERMANENT, -EINVAL},
                 {"org.freedesktop.DBus.Error.UnknownMethod", FM_RESULT_PERMANENT, -EOPNOTSUPP},
                 {"org.freedesktop.DBus.Error.UnknownObject", FM_RESULT_PERMANENT, -EOPNOTSUPP},
-                {"org.freedesktop.DBus.Error.UnknownInterface", FM_RESULT_PERMANENT,
-                 -EOPNOTSUPP},
+                {"org.freedesktop.DBus.Error.UnknownInterface", FM_RESULT_PERMANENT, -EOPNOTSUPP},
                 {"org.freedesktop.DBus.Error.NoReply", FM_RESULT_RETRYABLE, -ETIMEDOUT},
                 {"org.freedesktop.DBus.Error.Timeout", FM_RESULT_RETRYABLE, -ETIMEDOUT},
                 {"org.freedesktop.DBus.Error.TimedOut", FM_RESULT_RETRYABLE, -ETIMEDOUT},
                 {"org.freedesktop.DBus.Error.Disconnected", FM_RESULT_RETRYABLE, -ECONNRESET},
-                {"org.freedesktop.DBus.Error.ServiceUnknown", FM_RESULT_RETRYABLE,
-                 -ECONNREFUSED},
-                {"org.freedesktop.DBus.Error.NameHasNoOwner", FM_RESULT_RETRYABLE,
-                 -ECONNREFUSED},
+                {"org.freedesktop.DBus.Error.ServiceUnknown", FM_RESULT_RETRYABLE, -ECONNREFUSED},
+                {"org.freedesktop.DBus.Error.NameHasNoOwner", FM_RESULT_RETRYABLE, -ECONNREFUSED},
                 {"org.freedesktop.DBus.Error.NoMemory", FM_RESULT_RETRYABLE, -ENOMEM},
                 {"org.freedesktop.DBus.Error.LimitsExceeded", FM_RESULT_RETRYABLE, -ENOBUFS},
         };
@@ -411,7 +406,7 @@ enum fm_result_kind fm_systemd_bus_error_kind(const char *name, int *ret_error)
 
 static const char *const bus_names[_FM_SYSTEMD_BUS_MAX] = {"system", "user"};
 static const char *const order_names[_FM_SYSTEMD_ROLLBACK_ORDER_MAX] = {"start_first",
-                                                                       "stop_first"};
+                                                                        "stop_first"};
 
 const char *fm_systemd_bus_name(enum fm_systemd_bus b)
 {
@@ -434,8 +429,8 @@ void fm_systemd_config_default(struct fm_systemd_config *cfg)
         memcpy(cfg->deployments[0].deployment, "*", 2);
         snprintf(cfg->deployments[0].unit, sizeof cfg->deployments[0].unit, "%s",
                  "{deployment}-{version}@{index}.service");
-        snprintf(cfg->deployments[0].instance_unit, sizeof cfg->deployments[0].instance_unit,
-                 "%s", "{instance}.service");
+        snprintf(cfg->deployments[0].instance_unit, sizeof cfg->deployments[0].instance_unit, "%s",
+                 "{instance}.service");
 }
 
 static bool terminated(const char *s, size_t size)
@@ -737,9 +732,8 @@ static void compose(const struct op *op, const char *note, char *buf, size_t siz
         if (op->action == FM_ACTION_ROLLBACK && op->failed && op->phase + 1 < op->n_phases)
                 snprintf(buf + n, size - (size_t)n, "; %s %s",
                          op->x->cfg.rollback_order == FM_SYSTEMD_START_FIRST ? op->from : op->to,
-                         op->x->cfg.rollback_order == FM_SYSTEMD_START_FIRST
-                                 ? "left running"
-                                 : "not started");
+                         op->x->cfg.rollback_order == FM_SYSTEMD_START_FIRST ? "left running"
+                                                                             : "not started");
 }
 
 /*
@@ -873,8 +867,7 @@ static int on_nrestarts(sd_bus_message *m, void *userdata, sd_bus_error *ret_err
         return 1;
 }
 
-static int get_prop(struct op *op, const char *path, size_t i, const char *iface,
-                    const char *name)
+static int get_prop(struct op *op, const char *path, size_t i, const char *iface, const char *name)
 {
         static const sd_bus_message_handler_t handlers[] = {on_active, on_sub, on_nrestarts};
         int r = sd_bus_call_method_async(op->x->bus, &op->prop[i], DEST, path, PROPS_IFACE, "Get",
@@ -945,8 +938,7 @@ static void phase_check(struct op *op)
                 int r = read_state(op);
                 if (r < 0) {
                         if (op->job_kind != FM_RESULT_OK)
-                                op_fail(op, op->job_kind, op->job_error, "job %s",
-                                        op->job_result);
+                                op_fail(op, op->job_kind, op->job_error, "job %s", op->job_result);
                         finish(op, op->job_kind, op->job_error, NULL);
                 }
                 return;
@@ -1284,8 +1276,8 @@ static void plan_rollback(struct op *op, struct listing *l)
                 return;
         }
         if (from->n_run == 0) {
-                snprintf(note, sizeof note, "%s not running, %u of %s running", op->from,
-                         to->n_run, op->to);
+                snprintf(note, sizeof note, "%s not running, %u of %s running", op->from, to->n_run,
+                         op->to);
                 if (to->n_run > 0) {
                         finish(op, FM_RESULT_OK, 0, note);
                 } else {
@@ -1464,11 +1456,10 @@ static int connect_bus(struct fm_systemd *x)
         r = sd_bus_add_filter(bus, &x->filter, on_filter, x);
         if (r >= 0)
                 r = sd_bus_match_signal_async(bus, &x->match, DEST, MANAGER_PATH, MANAGER_IFACE,
-                                              "JobRemoved", on_job_removed, on_match_installed,
-                                              x);
+                                              "JobRemoved", on_job_removed, on_match_installed, x);
         if (r >= 0)
-                r = sd_bus_call_method_async(bus, &x->subscribe, DEST, MANAGER_PATH,
-                                             MANAGER_IFACE, "Subscribe", on_subscribed, x, "");
+                r = sd_bus_call_method_async(bus, &x->subscribe, DEST, MANAGER_PATH, MANAGER_IFACE,
+                                             "Subscribe", on_subscribed, x, "");
         if (r < 0)
                 drop_bus(x);
         return r;
@@ -1544,8 +1535,8 @@ static int prepare(struct op *op, const struct fm_action_req *req)
         memcpy(op->deployment, req->deployment, sizeof op->deployment);
         switch (req->action) {
         case FM_ACTION_RESTART:
-                r = fm_systemd_expand(op->map->instance_unit, req->deployment, NULL,
-                                      req->instance, 0, op->unit, sizeof op->unit);
+                r = fm_systemd_expand(op->map->instance_unit, req->deployment, NULL, req->instance,
+                                      0, op->unit, sizeof op->unit);
                 return r < 0 ? -EINVAL : 0;
         case FM_ACTION_SCALE:
                 if (req->arg.scale.to > FM_SYSTEMD_INSTANCES_MAX)

@@ -71,10 +71,10 @@
 #include "event.h"
 #include "util.h"
 
-#define FM_SYSTEMD_UNIT_NAME_MAX 255 /* bytes of a unit name (UNIT_NAME_MAX - 1) */
-#define FM_SYSTEMD_PATTERN_MAX 128   /* bytes of a pattern, with its NUL */
-#define FM_SYSTEMD_ADDRESS_MAX 512   /* bytes of a D-Bus address, with its NUL */
-#define FM_SYSTEMD_MODE_MAX 32       /* bytes of a job mode, with its NUL */
+#define FM_SYSTEMD_UNIT_NAME_MAX 255  /* bytes of a unit name (UNIT_NAME_MAX - 1) */
+#define FM_SYSTEMD_PATTERN_MAX 128    /* bytes of a pattern, with its NUL */
+#define FM_SYSTEMD_ADDRESS_MAX 512    /* bytes of a D-Bus address, with its NUL */
+#define FM_SYSTEMD_MODE_MAX 32        /* bytes of a job mode, with its NUL */
 #define FM_SYSTEMD_DEPLOYMENTS_MAX 65 /* 64 named deployments plus one "*" */
 #define FM_SYSTEMD_INSTANCES_MAX 256  /* highest scale target and instance index */
 #define FM_SYSTEMD_LIST_MAX 4096      /* units of one ListUnitsByPatterns answer */

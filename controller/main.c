@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cmd_sim.h"
 #include "config.h"
 #include "daemon.h"
 #include "demo.h"
@@ -50,6 +51,14 @@ static void usage(FILE *out)
               "        Validate a configuration; print every error as FILE:LINE: KEY: message.\n"
               "  status [--listen ADDR:PORT]\n"
               "        Print a running controller's state as tables (default 127.0.0.1:9187).\n"
+              "  sim SCENARIO [-c CONFIG] [--report FILE.html] [--json FILE] [--baseline]\n"
+              "      [--check]\n"
+              "        Run a scenario (YAML or JSON) through the real decision core in simulated\n"
+              "        time and print a summary. -c replaces the scenario's own config:; dry_run\n"
+              "        is false unless the configuration sets it. --json writes the run\n"
+              "        document ('-' for stdout), --report a self-contained HTML report,\n"
+              "        --baseline also runs without the controller, --check exits 1 when an\n"
+              "        expectation fails.\n"
               "  demo\n"
               "        Feed the decision core a built-in sequence of sample events (two\n"
               "        deployments, instances turning bad) and print each breaker decision\n"
@@ -59,7 +68,8 @@ static void usage(FILE *out)
               "  0  success\n"
               "  1  the command failed (run: start-up failed; check: the configuration is "
               "invalid;\n"
-              "     status: the controller could not be reached)\n"
+              "     status: the controller could not be reached; sim: the run failed or,\n"
+              "     with --check, an expectation failed)\n"
               "  2  usage error\n",
               out);
 }
@@ -222,6 +232,7 @@ int main(int argc, char **argv)
                 {"check", cmd_check},
                 {"status", cmd_status},
                 {"demo", cmd_demo},
+                {"sim", fm_cmd_sim},
         };
         int c;
 

@@ -10,11 +10,15 @@ packages=(
   libmosquitto-dev                                # MQTT client
   libmicrohttpd-dev                               # /metrics, /healthz, /readyz, /status
   libyaml-dev                                     # configuration
-  libcurl4-openssl-dev                            # fleetmedic status
+  libcurl4-openssl-dev                            # status, kubernetes/mlflow/alertmanager clients
   libcmocka-dev valgrind                          # unit tests, leak checks
   mosquitto mosquitto-clients python3 openssl     # integration tests and the benchmark
   scdoc man-db                                    # the manual page
   debhelper dpkg-dev git dbus-daemon polkitd      # the package test: build, install, polkit rule
+  python3-dbusmock python3-dbus python3-gi        # systemd actuator test: a mock systemd on a
+                                                  #   private bus
+  haproxy prometheus-alertmanager                 # haproxy and alertmanager actuator tests
+  chromium fonts-dejavu-core                      # the simulator report, rendered headless
 )
 
 missing=()

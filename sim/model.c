@@ -139,7 +139,7 @@ struct inst {
         fm_ms next_health;
         bool reported_ready, reported_once;
         uint64_t seq;
-        double weight; /* relative */
+        double weight;     /* relative */
         fm_ms loop_origin; /* crash loop cycles count from here */
         uint32_t cured;    /* bit k: fault k cured by a restart */
         uint32_t crashed;  /* bit k: fault k has taken this instance down */
@@ -185,10 +185,11 @@ struct fm_model {
         double score_p[FM_SCN_DEPLOYMENTS_MAX][FM_SCN_VERSIONS_MAX][SCORE_BINS];
         double sep[FM_SCN_DEPLOYMENTS_MAX][FM_SCN_VERSIONS_MAX];
         double shift[FM_SCN_DEPLOYMENTS_MAX][FM_SCN_VERSIONS_MAX];
+        double flip[FM_SCN_DEPLOYMENTS_MAX][FM_SCN_VERSIONS_MAX];
 };
 
-static const double base_bounds[] = {5,   10,  20,  30,  40,   50,   60,   75,
-                                     100, 125, 150, 200, 250,  300,  400,  500,
+static const double base_bounds[] = {5,   10,   20,   30,   40,   50,   60,   75,
+                                     100, 125,  150,  200,  250,  300,  400,  500,
                                      750, 1000, 1500, 2000, 3000, 5000, 10000};
 
 static int cmp_double(const void *a, const void *b)
@@ -326,7 +327,8 @@ double fm_model_threshold(const struct fm_model *m, uint32_t d, uint32_t v)
         return d < m->sc->n_deployments && v < FM_SCN_VERSIONS_MAX ? m->dep[d].threshold[v] : NAN;
 }
 
-/* ---- faults, as they bear on one instance ------------------------------------------------------ */
+/* ---- faults, as they bear on one instance ------------------------------------------------------
+ */
 
 static bool fault_hits(const struct fm_scn_fault *f, const struct inst *i)
 {
@@ -339,14 +341,13 @@ static bool fault_hits(const struct fm_scn_fault *f, const struct inst *i)
         return true;
 }
 
-
 static void instance_effect(struct fm_model *m, struct inst *i, fm_ms now, struct effect *e)
 {
         const struct fm_scenario *sc = m->sc;
         const struct fm_scn_version *ver = &sc->deployments[i->dep].versions[i->version];
 
-        *e = (struct effect){.latency_factor = 1, .capacity_factor = 1,
-                             .error_rate = ver->error_rate};
+        *e = (struct effect){
+                .latency_factor = 1, .capacity_factor = 1, .error_rate = ver->error_rate};
         for (uint32_t k = 0; k < sc->n_faults; k++) {
                 const struct fm_scn_fault *f = &sc->faults[k];
                 if (!fm_model_fault_active(m, k, now) || !fault_hits(f, i) ||
@@ -455,14 +456,18 @@ static void score_model(struct fm_model *m, fm_ms now)
         for (uint32_t d = 0; d < sc->n_deployments; d++) {
                 const struct fm_scn_deployment *sd = &sc->deployments[d];
                 for (uint32_t v = 0; v < sd->n_versions; v++) {
-                        double acc = sd->versions[v].accuracy, shift = 0;
+                        double acc = sd->versions[v].accuracy, shift = 0, flip = 0;
                         for (uint32_t k = 0; k < sc->n_faults; k++) {
                                 const struct fm_scn_fault *f = &sc->faults[k];
-                                if (f->deployment != d || (f->version >= 0 && (uint32_t)f->version != v) ||
+                                if (f->deployment != d ||
+                                    (f->version >= 0 && (uint32_t)f->version != v) ||
                                     !fm_model_fault_active(m, k, now))
                                         continue;
-                                if (f->kind == FM_SCN_FAULT_BAD_VERSION && f->accuracy > 0)
-                                        acc = f->accuracy;
+                                /* labels that disagree with the scores: the accuracy falls,
+                                 * the score distribution stays (a drift is what moves it) */
+                                if (f->kind == FM_SCN_FAULT_BAD_VERSION && f->accuracy > 0 &&
+                                    f->accuracy < acc)
+                                        flip = (acc - f->accuracy) / (2 * acc - 1);
                                 if (f->kind == FM_SCN_FAULT_DRIFT) {
                                         double t = (double)(now - at_ms(m, f->at_s)) / FM_MS_PER_S;
                                         double frac = f->ramp_s > 0 ? fmin(1, t / f->ramp_s) : 1;
@@ -472,6 +477,7 @@ static void score_model(struct fm_model *m, fm_ms now)
                         double sep = fm_model_probit(acc), pos = sd->versions[v].positive_rate;
                         m->sep[d][v] = sep;
                         m->shift[d][v] = shift;
+                        m->flip[d][v] = flip;
                         double prev = 0;
                         for (int b = 0; b < SCORE_BINS; b++) {
                                 double cdf = 1;
@@ -540,8 +546,8 @@ static void emit_health(struct fm_model *m, struct inst *i, fm_ms now, fm_model_
         i->next_health = now + m->sc->health_interval_s * FM_MS_PER_S;
 }
 
-static void emit_feedback(struct fm_model *m, uint32_t d, fm_ms now, double step_s,
-                          const bool *cut, fm_model_sink sink, void *userdata)
+static void emit_feedback(struct fm_model *m, uint32_t d, fm_ms now, double step_s, const bool *cut,
+                          fm_model_sink sink, void *userdata)
 {
         const struct fm_scn_deployment *sd = &m->sc->deployments[d];
         struct fm_event *ev = m->ev;
@@ -563,12 +569,14 @@ static void emit_feedback(struct fm_model *m, uint32_t d, fm_ms now, double step
                         continue;
                 if (n > FM_OUTCOMES_MAX)
                         n = FM_OUTCOMES_MAX;
-                double sep = m->sep[d][v], shift = m->shift[d][v],
+                double sep = m->sep[d][v], shift = m->shift[d][v], flip = m->flip[d][v],
                        pos = sd->versions[v].positive_rate;
                 for (uint64_t k = 0; k < n; k++) {
                         uint8_t label = fm_rng_uniform(&m->rng) < pos;
                         double z = (label ? sep : -sep) + shift + fm_rng_normal(&m->rng);
                         double s = 1 / (1 + exp(-z));
+                        if (flip > 0 && fm_rng_uniform(&m->rng) < flip)
+                                label = !label;
                         ev->outcome[k] = (struct fm_outcome){.score = s, .label = label};
                 }
                 ev->kind = FM_EVENT_FEEDBACK;
@@ -729,17 +737,17 @@ int fm_model_step(struct fm_model *m, fm_ms now, fm_model_sink sink, void *userd
                         struct fm_event *ev = m->ev;
                         fill_hist(m, l0, mean, n - over, &ev->latency_hist, st->hist);
                         if (over)
-                                ev->latency_hist.count[m->nb] += over, st->hist[m->nb] += (double)over;
+                                ev->latency_hist.count[m->nb] += over,
+                                        st->hist[m->nb] += (double)over;
                         if (!sink || cut[k])
                                 continue;
-                        if (!i->reported_once || i->reported_ready != true ||
-                            now >= i->next_health)
+                        if (!i->reported_once || i->reported_ready != true || now >= i->next_health)
                                 emit_health(m, i, now, sink, userdata);
                         ev->kind = FM_EVENT_KPI;
                         ev->fields = FM_F_SEQ | FM_F_VERSION | FM_F_TS | FM_F_INTERVAL |
                                      FM_F_REQUESTS | FM_F_ERRORS | FM_F_LATENCY_HIST |
-                                     FM_F_QUEUE_DEPTH | FM_F_IN_FLIGHT | FM_F_CPU |
-                                     FM_F_GPU_UTIL | FM_F_SCORE_HIST;
+                                     FM_F_QUEUE_DEPTH | FM_F_IN_FLIGHT | FM_F_CPU | FM_F_GPU_UTIL |
+                                     FM_F_SCORE_HIST;
                         ev->ts = now;
                         ev->seq = ++i->seq;
                         ev->status = FM_HEALTH_UNKNOWN;
@@ -756,8 +764,8 @@ int fm_model_step(struct fm_model *m, fm_ms now, fm_model_sink sink, void *userd
                         uint64_t left = n;
                         for (int b = 0; b < SCORE_BINS - 1; b++) {
                                 sh->bound[b] = (b + 1) / (double)SCORE_BINS;
-                                uint64_t c = (uint64_t)llround(
-                                        (double)n * m->score_p[d][i->version][b]);
+                                uint64_t c =
+                                        (uint64_t)llround((double)n * m->score_p[d][i->version][b]);
                                 if (c > left)
                                         c = left;
                                 sh->count[b] = c;
@@ -887,7 +895,8 @@ int fm_model_rollback(struct fm_model *m, const char *dep, const char *from, con
                 if (!on_from)
                         continue;
                 i->next_version = vt;
-                i->switch_at = now + (fm_ms)llround(fm_rng_uniform(&m->rng) * rollout * FM_MS_PER_S);
+                i->switch_at =
+                        now + (fm_ms)llround(fm_rng_uniform(&m->rng) * rollout * FM_MS_PER_S);
                 n++;
         }
         /* weights that named the old version give way to the new one */
@@ -924,8 +933,7 @@ int fm_model_restart(struct fm_model *m, const char *dep, const char *instance, 
         return -ENOENT;
 }
 
-int fm_model_set_weights(struct fm_model *m, const char *dep, const struct fm_weight *w,
-                         uint32_t n)
+int fm_model_set_weights(struct fm_model *m, const char *dep, const struct fm_weight *w, uint32_t n)
 {
         int d = dep_index(m, dep);
         if (d < 0)

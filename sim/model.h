@@ -33,7 +33,9 @@
  * Scores: a request with label y has score logistic(z), z ~ N(sep (2y - 1)
  * + shift, 1), sep = probit(accuracy), so the accuracy at threshold 0.5 is
  * the version's accuracy; drift faults move `shift`, which moves both the
- * score histogram (PSI) and the best threshold.
+ * score histogram (PSI) and the best threshold. A bad_version's lower
+ * accuracy flips labels against the scores instead (probability
+ * (a - a') / (2a - 1)): the scores look the same, the feedback disagrees.
  *
  * All randomness comes from one xoshiro256** generator seeded with
  * splitmix64 from the scenario's seed. Cost per step is O(instances).
@@ -77,10 +79,10 @@ double fm_model_hist_quantile(const double *bound, uint32_t n, const double *cou
 
 /* One deployment over the last step. */
 struct fm_model_dep_stats {
-        uint64_t requests, errors; /* including requests nobody could serve */
-        double p99_ms;             /* NAN without served requests */
-        uint32_t replicas;         /* instances that exist (any state) */
-        uint32_t ready;            /* instances serving */
+        uint64_t requests, errors;         /* including requests nobody could serve */
+        double p99_ms;                     /* NAN without served requests */
+        uint32_t replicas;                 /* instances that exist (any state) */
+        uint32_t ready;                    /* instances serving */
         double share[FM_SCN_VERSIONS_MAX]; /* percent of the step's traffic per version */
         double hist[FM_MODEL_BOUNDS_MAX + 1];
 };

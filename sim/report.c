@@ -77,7 +77,7 @@ __attribute__((format(printf, 2, 3))) static void putf(struct w *w, const char *
  * expression, long enough to be a printf argument.
  */
 struct num {
-        char s[48];
+        char s[64]; /* a 47-character number, a 3-byte sign, the NUL */
 };
 
 static struct num fx(double v, int dec)
@@ -112,7 +112,7 @@ static struct num fx_signed(double v, int dec)
         struct num a = fx(fabs(v), dec), n;
         bool zero = strspn(a.s, "0.") == strlen(a.s);
 
-        snprintf(n.s, sizeof(n.s), "%s%s", zero ? "" : v < 0 ? "\u2212" : "+", a.s);
+        snprintf(n.s, sizeof(n.s), "%s%.47s", zero ? "" : v < 0 ? "\u2212" : "+", a.s);
         return n;
 }
 
@@ -243,6 +243,8 @@ static void text(struct w *w, const struct json_object *v, size_t max, const cha
         if (is(v, json_type_string))
                 esc_n(w, json_object_get_string((struct json_object *)v),
                       (size_t)json_object_get_string_len(v), max);
+        else if (is(v, json_type_int) && json_object_get_int64(v) == INT64_MAX)
+                putf(w, "%" PRIu64, json_object_get_uint64(v)); /* a uint64 seed */
         else if (is(v, json_type_int))
                 putf(w, "%" PRId64, json_object_get_int64(v));
         else if (is(v, json_type_double) && isfinite(json_object_get_double(v)))
@@ -373,7 +375,7 @@ struct cseries {
         const char *label; /* from the document or a literal; escaped either way */
         const char *color;
         bool step;
-        bool wide; /* drawn wider, under the series after it, so equal values show both */
+        bool wide;    /* drawn wider, under the series after it, so equal values show both */
         double *v[2]; /* per panel; NULL when that run lacks the series */
 };
 
@@ -459,8 +461,9 @@ static void pen_lift(struct pen *p)
 /*
  * Down-sampling: with more samples than `budget`, the samples are cut into
  * budget/2 buckets by index and each bucket gives its smallest and its
- * largest value, in time order. Peaks survive (a spike is one sample wide),
- * the result depends only on the input, and a bucket of nulls is a gap.
+ * largest value, in time order. Peaks survive (a spike is one sample wide)
+ * and the result depends only on the input. Gaps survive too: a null before,
+ * between or after the two points of a bucket lifts the pen there.
  */
 static void draw_values(struct pen *p, const double *t, const double *v, size_t n, size_t budget)
 {
@@ -492,9 +495,22 @@ static void draw_values(struct pen *p, const double *t, const double *v, size_t 
                         continue;
                 }
                 size_t a = imin < imax ? imin : imax, z = imin < imax ? imax : imin;
+                bool before = false, between = false, after = false;
+                for (size_t i = lo; i < hi; i++)
+                        if (isnan(v[i])) {
+                                before |= i < a;
+                                between |= i > a && i < z;
+                                after |= i > z;
+                        }
+                if (before)
+                        pen_lift(p);
                 pen_point(p, t[a], v[a]);
+                if (between)
+                        pen_lift(p);
                 if (z != a)
                         pen_point(p, t[z], v[z]);
+                if (after)
+                        pen_lift(p);
         }
         pen_lift(p);
 }
@@ -661,15 +677,25 @@ static void action_line(struct w *w, const struct json_object *a, size_t i)
         text(w, get(a, "reason"), FM_REPORT_STRING_MAX, "");
 }
 
+/*
+ * Action markers. Their number labels are thinned so they do not pile up: a
+ * marker whose label would touch the last label drawn keeps its line and
+ * tooltip but no label (a digit is about 6 units wide at the chart's font
+ * size). Past FM_REPORT_MARKERS_MAX the panel says how many were left out.
+ */
+#define DIGIT_W 6.0
+
 static unsigned markers(struct w *w, const struct chart *c, const struct panel *pn)
 {
         const struct json_object *as = get(pn->r->doc, "actions");
         unsigned drawn = 0;
+        size_t skipped = 0;
+        double label_end = -INFINITY;
 
         if (!is(as, json_type_array))
                 return 0;
         size_t n = json_object_array_length(as);
-        for (size_t i = 0; i < n && drawn < FM_REPORT_MARKERS_MAX; i++) {
+        for (size_t i = 0; i < n; i++) {
                 const struct json_object *a = json_object_array_get_idx(as, i);
                 const char *d;
                 size_t dlen;
@@ -680,16 +706,32 @@ static unsigned markers(struct w *w, const struct chart *c, const struct panel *
                 event_dep(get(a, "deployment"), false, &d, &dlen);
                 if (!applies(pn->r, d, dlen, pn->dep))
                         continue;
-                struct num x = fx(px_x(c, t), 1);
+                if (drawn >= FM_REPORT_MARKERS_MAX) {
+                        skipped++;
+                        continue;
+                }
+                double px = px_x(c, t);
+                struct num x = fx(px, 1);
                 putf(w, "<g class=\"action%s%s\"><title>", executed(a) ? "" : " declined",
                      false_action(a) ? " false" : "");
                 action_line(w, a, i);
-                putf(w,
-                     "</title><line x1=\"%s\" x2=\"%s\" y1=\"%d\" y2=\"%d\"/>"
-                     "<text x=\"%s\" y=\"%d\">%zu</text></g>",
-                     x.s, x.s, PLOT_T, PLOT_T + PLOT_H, fx(px_x(c, t) + 2, 1).s, PLOT_T + 9, i + 1);
+                putf(w, "</title><line x1=\"%s\" x2=\"%s\" y1=\"%d\" y2=\"%d\"/>", x.s, x.s, PLOT_T,
+                     PLOT_T + PLOT_H);
+                if (px >= label_end + 4) {
+                        char label[24];
+                        int len = snprintf(label, sizeof(label), "%zu", i + 1);
+                        putf(w, "<text x=\"%s\" y=\"%d\">%s</text>", fx(px + 2, 1).s, PLOT_T + 9,
+                             label);
+                        label_end = px + 2 + DIGIT_W * len;
+                }
+                put(w, "</g>");
                 drawn++;
         }
+        if (skipped > 0)
+                putf(w,
+                     "<text class=\"note\" x=\"%d\" y=\"%d\" text-anchor=\"end\">%zu more "
+                     "actions not drawn</text>",
+                     PLOT_L + PLOT_W - 3, PLOT_T + PLOT_H - 4, skipped);
         return drawn;
 }
 
@@ -1111,6 +1153,7 @@ static void actions(struct ctx *x)
         struct w *w = &x->w;
         const struct json_object *as = get(x->run[0].doc, "actions");
         size_t n = is(as, json_type_array) ? json_object_array_length(as) : 0;
+        double more;
 
         put(w, "<section><h2>Actions</h2>\n");
         if (n == 0) {
@@ -1141,6 +1184,9 @@ static void actions(struct ctx *x)
         put(w, "</table>\n");
         if (n > FM_REPORT_ROWS_MAX)
                 putf(w, "<p>%zu more actions not listed.</p>\n", n - FM_REPORT_ROWS_MAX);
+        /* The engine keeps a bounded list and counts what it left out. */
+        if (num_at(get(x->run[0].doc, "summary"), "actions_not_listed", &more) && more >= 1)
+                putf(w, "<p>The run document leaves out %s more actions.</p>\n", fx(more, 0).s);
         put(w, "</section>\n");
 }
 
@@ -1156,7 +1202,7 @@ static void fault_table(struct ctx *x)
                 return;
         }
         put(w, "<table class=\"faults\"><tr><th>start</th><th>end</th><th>kind</th>"
-               "<th>target</th></tr>\n");
+               "<th>target</th><th>detected</th><th>mitigated</th></tr>\n");
         for (size_t i = 0; i < n && i < FM_REPORT_ROWS_MAX; i++) {
                 const struct json_object *f = json_object_array_get_idx(fs, i);
                 double t;
@@ -1166,6 +1212,10 @@ static void fault_table(struct ctx *x)
                      num_at(f, "until_s", &t) ? hms(t).s : "end of run");
                 cell(w, f, "kind");
                 cell(w, f, "target");
+                putf(w, "<td class=\"n\">%s</td>",
+                     num_at(f, "detected_s", &t) ? hms(t).s : "\u2014");
+                putf(w, "<td class=\"n\">%s</td>",
+                     num_at(f, "mitigated_s", &t) ? hms(t).s : "\u2014");
                 put(w, "</tr>\n");
         }
         put(w, "</table></section>\n");
@@ -1193,8 +1243,9 @@ static const char css[] =
         "svg.chart text{font:10px \"DejaVu Sans\",Verdana,sans-serif;fill:#333}\n"
         ".plot{fill:#fff;stroke:#bbb}.grid{stroke:#ececec}.tick{stroke:#888}.fault{fill:#fbe0dc}"
         ".slo{stroke:#444;stroke-width:1.2;stroke-dasharray:6 4;fill:none}\n"
-        ".series{fill:none;stroke-width:2;stroke-linejoin:round;stroke-linecap:round}.series.wide{stroke-width:4}"
-        ".action line,.key line{stroke:#333;stroke-width:1}"
+        ".series{fill:none;stroke-width:2;stroke-linejoin:round;stroke-linecap:round}.series.wide{"
+        "stroke-width:4}"
+        ".action line,.key line{stroke:#333;stroke-width:1;stroke-opacity:.75}"
         ".action.declined line{stroke:#999;stroke-dasharray:2 2}"
         ".action.false line{stroke:#e8590c}.nodata{fill:#999}\n";
 

@@ -45,7 +45,7 @@ struct json_object;
 /* Most weight targets drawn per deployment (in document order). */
 #define FM_REPORT_TARGETS_MAX 8u
 /* Most action markers per chart and rows in the action table. */
-#define FM_REPORT_MARKERS_MAX 200u
+#define FM_REPORT_MARKERS_MAX 500u
 #define FM_REPORT_ROWS_MAX 2000u
 /* Most bytes of one document string shown; longer is cut at a UTF-8 boundary and marked. */
 #define FM_REPORT_STRING_MAX 1024u

@@ -27,10 +27,14 @@ struct ctx {
 };
 
 static const char *const fault_names[_FM_SCN_FAULT_MAX] = {
-        [FM_SCN_FAULT_BAD_VERSION] = "bad_version", [FM_SCN_FAULT_ERROR_BURST] = "error_burst",
-        [FM_SCN_FAULT_SLOW] = "slow",               [FM_SCN_FAULT_CRASH] = "crash",
-        [FM_SCN_FAULT_CRASH_LOOP] = "crash_loop",   [FM_SCN_FAULT_DRIFT] = "drift",
-        [FM_SCN_FAULT_CUT_OFF] = "cut_off",         [FM_SCN_FAULT_NOISY] = "noisy",
+        [FM_SCN_FAULT_BAD_VERSION] = "bad_version",
+        [FM_SCN_FAULT_ERROR_BURST] = "error_burst",
+        [FM_SCN_FAULT_SLOW] = "slow",
+        [FM_SCN_FAULT_CRASH] = "crash",
+        [FM_SCN_FAULT_CRASH_LOOP] = "crash_loop",
+        [FM_SCN_FAULT_DRIFT] = "drift",
+        [FM_SCN_FAULT_CUT_OFF] = "cut_off",
+        [FM_SCN_FAULT_NOISY] = "noisy",
 };
 
 static const char *const metric_names[_FM_SCN_METRIC_MAX] = {
@@ -128,8 +132,8 @@ static const struct json_object *member(const struct json_object *obj, const cha
 }
 
 /* A number in [lo, hi]; absent or null keeps *out. Returns false on an error (reported). */
-static bool get_num(struct ctx *c, const struct json_object *obj, const char *path,
-                    const char *key, double lo, double hi, double *out)
+static bool get_num(struct ctx *c, const struct json_object *obj, const char *path, const char *key,
+                    double lo, double hi, double *out)
 {
         const struct json_object *v = member(obj, key);
         char p[PATH_MAX_LEN];
@@ -151,8 +155,8 @@ static bool get_num(struct ctx *c, const struct json_object *obj, const char *pa
         return true;
 }
 
-static bool get_int(struct ctx *c, const struct json_object *obj, const char *path,
-                    const char *key, int64_t lo, int64_t hi, int64_t *out)
+static bool get_int(struct ctx *c, const struct json_object *obj, const char *path, const char *key,
+                    int64_t lo, int64_t hi, int64_t *out)
 {
         const struct json_object *v = member(obj, key);
         char p[PATH_MAX_LEN];
@@ -173,8 +177,8 @@ static bool get_int(struct ctx *c, const struct json_object *obj, const char *pa
         return true;
 }
 
-static bool get_str(struct ctx *c, const struct json_object *obj, const char *path,
-                    const char *key, char *out, size_t size, bool required)
+static bool get_str(struct ctx *c, const struct json_object *obj, const char *path, const char *key,
+                    char *out, size_t size, bool required)
 {
         const struct json_object *v = member(obj, key);
         char p[PATH_MAX_LEN];
@@ -295,9 +299,9 @@ int fm_scenario_find_version(const struct fm_scenario *sc, uint32_t d, const cha
 static void parse_version(struct ctx *c, const struct json_object *o, const char *path,
                           struct fm_scn_version *v)
 {
-        static const char *const keys[] = {"name",       "capacity_rps", "base_latency_ms",
-                                           "service_ms", "error_rate",   "accuracy",
-                                           "positive_rate", NULL};
+        static const char *const keys[] = {
+                "name",       "capacity_rps", "base_latency_ms", "service_ms",
+                "error_rate", "accuracy",     "positive_rate",   NULL};
         check_keys(c, o, path, keys);
         *v = (struct fm_scn_version){
                 .capacity_rps = 100,
@@ -338,8 +342,7 @@ static void parse_deployment(struct ctx *c, const struct json_object *o, const c
                 report(c, p, "not a valid deployment name");
         } else if (strlen(d->name) > FM_NAME_MAX - 8) {
                 join(p, path, "name");
-                report(c, p, "longer than %d bytes (instance names add a suffix)",
-                       FM_NAME_MAX - 8);
+                report(c, p, "longer than %d bytes (instance names add a suffix)", FM_NAME_MAX - 8);
         }
         if (!member(o, "replicas"))
                 report(c, path, "missing key 'replicas'");
@@ -383,10 +386,9 @@ static void parse_deployment(struct ctx *c, const struct json_object *o, const c
 static void parse_load(struct ctx *c, struct fm_scenario *sc, const struct json_object *o,
                        const char *path, bool *seen)
 {
-        static const char *const keys[] = {"deployment", "kind",     "rps",     "amplitude",
-                                           "period_s",   "phase_s",  "at_s",    "ramp_s",
-                                           "to_rps",     "factor",   "duration_s", "noise",
-                                           NULL};
+        static const char *const keys[] = {"deployment", "kind",  "rps",    "amplitude", "period_s",
+                                           "phase_s",    "at_s",  "ramp_s", "to_rps",    "factor",
+                                           "duration_s", "noise", NULL};
         static const char *const kinds[] = {"constant", "diurnal", "ramp", "spike"};
         char name[FM_NAME_MAX + 1] = "", kind[16] = "constant", p[PATH_MAX_LEN];
 
@@ -406,8 +408,13 @@ static void parse_load(struct ctx *c, struct fm_scenario *sc, const struct json_
         seen[d] = true;
         struct fm_scn_load *l = &sc->deployments[d].load;
         *l = (struct fm_scn_load){
-                .rps = 0, .amplitude = 0.5, .period_s = 86400, .factor = 3, .ramp_s = 60,
-                .duration_s = 600, .noise = 0.02,
+                .rps = 0,
+                .amplitude = 0.5,
+                .period_s = 86400,
+                .factor = 3,
+                .ramp_s = 60,
+                .duration_s = 600,
+                .noise = 0.02,
         };
         if (get_str(c, o, path, "kind", kind, sizeof(kind), false)) {
                 bool ok = false;
@@ -515,17 +522,27 @@ static void parse_fault(struct ctx *c, struct fm_scenario *sc, const struct json
                         const char *path, struct fm_scn_fault *f)
 {
         static const char *const keys[] = {
-                "kind",   "target", "at_s",       "until_s", "accuracy",      "error_rate",
-                "latency_factor",   "factor",     "up_s",    "down_s",        "shift",
-                "ramp_s", "share",  "load_noise", "latency_noise", "error_noise", "sticky",
-                NULL};
+                "kind",        "target",         "at_s",   "until_s",    "accuracy",
+                "error_rate",  "latency_factor", "factor", "up_s",       "down_s",
+                "shift",       "ramp_s",         "share",  "load_noise", "latency_noise",
+                "error_noise", "sticky",         NULL};
         char kind[32] = "", p[PATH_MAX_LEN];
 
         check_keys(c, o, path, keys);
         *f = (struct fm_scn_fault){
-                .until_s = -1, .accuracy = -1, .error_rate = -1, .latency_factor = 1,
-                .factor = 5, .up_s = 60, .down_s = 20, .shift = 1.5, .ramp_s = -1,
-                .share = 0.5, .load_noise = 0.2, .latency_noise = 0.3, .error_noise = 0.003,
+                .until_s = -1,
+                .accuracy = -1,
+                .error_rate = -1,
+                .latency_factor = 1,
+                .factor = 5,
+                .up_s = 60,
+                .down_s = 20,
+                .shift = 1.5,
+                .ramp_s = -1,
+                .share = 0.5,
+                .load_noise = 0.2,
+                .latency_noise = 0.3,
+                .error_noise = 0.003,
         };
         if (get_str(c, o, path, "kind", kind, sizeof(kind), true)) {
                 bool ok = false;
@@ -636,9 +653,9 @@ static void parse_deploy(struct ctx *c, struct fm_scenario *sc, const struct jso
 static void parse_expect(struct ctx *c, const struct json_object *o, const char *path,
                          struct fm_scn_expect *e)
 {
-        static const char *const keys[] = {"name",    "action",  "alert",  "metric",
-                                           "policy",  "reason",  "verdict", "after_s",
-                                           "before_s", "min",    "max",    NULL};
+        static const char *const keys[] = {"name",     "action", "alert",   "metric",
+                                           "policy",   "reason", "verdict", "after_s",
+                                           "before_s", "min",    "max",     NULL};
         char s[64] = "", p[PATH_MAX_LEN];
         int kinds = !!member(o, "action") + !!member(o, "alert") + !!member(o, "metric");
 
@@ -718,8 +735,8 @@ static void parse_expect(struct ctx *c, const struct json_object *o, const char 
                 else
                         (void)snprintf(bound, sizeof(bound), "<= %g", e->max);
                 if (e->kind == FM_SCN_EXPECT_METRIC)
-                        (void)snprintf(e->name, sizeof(e->name), "%s %s",
-                                       metric_names[e->metric], bound);
+                        (void)snprintf(e->name, sizeof(e->name), "%s %s", metric_names[e->metric],
+                                       bound);
                 else
                         (void)snprintf(e->name, sizeof(e->name), "%s%s%s%s%s %s", s[0] ? s : "any",
                                        e->kind == FM_SCN_EXPECT_ALERT ? " alerts" : " actions",
@@ -735,10 +752,21 @@ static void parse_expect(struct ctx *c, const struct json_object *o, const char 
 int fm_scenario_from_json(const struct json_object *root, const struct json_object *lines,
                           const char *file, struct fm_scenario *ret, struct fm_scn_errors *errors)
 {
-        static const char *const keys[] = {"name",   "description", "seed",      "start",
-                                           "duration_s", "step_s",  "health_interval_s",
-                                           "grace_s", "config",     "slo",       "actuation",
-                                           "fleet",  "deploys",     "faults",    "expect",
+        static const char *const keys[] = {"name",
+                                           "description",
+                                           "seed",
+                                           "start",
+                                           "duration_s",
+                                           "step_s",
+                                           "health_interval_s",
+                                           "grace_s",
+                                           "config",
+                                           "slo",
+                                           "actuation",
+                                           "fleet",
+                                           "deploys",
+                                           "faults",
+                                           "expect",
                                            NULL};
         struct ctx c = {.lines = lines, .file = file ? file : "(scenario)", .errors = errors};
         struct fm_scenario *sc = ret;
@@ -757,8 +785,7 @@ int fm_scenario_from_json(const struct json_object *root, const struct json_obje
         if (get_str(&c, root, "", "name", sc->name, sizeof(sc->name), true) &&
             !scenario_name_valid(sc->name))
                 report(&c, "name", "expected [a-z0-9_-]{1,63}");
-        (void)get_str(&c, root, "", "description", sc->description, sizeof(sc->description),
-                      false);
+        (void)get_str(&c, root, "", "description", sc->description, sizeof(sc->description), false);
         (void)get_str(&c, root, "", "config", sc->config, sizeof(sc->config), false);
         int64_t seed = 1, start = FM_SCN_DEFAULT_START;
         (void)get_int(&c, root, "", "seed", 0, INT64_MAX, &seed);
@@ -776,8 +803,8 @@ int fm_scenario_from_json(const struct json_object *root, const struct json_obje
         sc->grace_s = 600;
         (void)get_num(&c, root, "", "grace_s", 0, 1e7, &sc->grace_s);
 
-        sc->slo = (struct fm_scn_slo){.latency_p99_ms = 250, .error_rate = 0.01,
-                                      .objective = 0.999};
+        sc->slo =
+                (struct fm_scn_slo){.latency_p99_ms = 250, .error_rate = 0.01, .objective = 0.999};
         const struct json_object *slo = get_map(&c, root, "", "slo");
         if (slo) {
                 static const char *const skeys[] = {"latency_p99_ms", "error_rate", "objective",
@@ -794,10 +821,8 @@ int fm_scenario_from_json(const struct json_object *root, const struct json_obje
                 static const char *const akeys[] = {"delay_s", "rollout_s", "restart_s", NULL};
                 check_keys(&c, act, "actuation", akeys);
                 (void)get_num(&c, act, "actuation", "delay_s", 0, 3600, &sc->actuation.delay_s);
-                (void)get_num(&c, act, "actuation", "rollout_s", 0, 3600,
-                              &sc->actuation.rollout_s);
-                (void)get_num(&c, act, "actuation", "restart_s", 0, 3600,
-                              &sc->actuation.restart_s);
+                (void)get_num(&c, act, "actuation", "rollout_s", 0, 3600, &sc->actuation.rollout_s);
+                (void)get_num(&c, act, "actuation", "restart_s", 0, 3600, &sc->actuation.restart_s);
         }
 
         parse_fleet(&c, sc, get_map(&c, root, "", "fleet"));

@@ -152,11 +152,11 @@ const char *fm_scn_fault_name(enum fm_scn_fault_kind k) _pure_;
 
 struct fm_scn_fault {
         enum fm_scn_fault_kind kind;
-        uint32_t deployment;                    /* index */
-        int32_t version;                        /* index, or -1 */
-        char instance[FM_NAME_MAX + 1];         /* "" unless the target is an instance */
-        char target[2 * FM_NAME_MAX + 2];       /* as written */
-        double at_s, until_s;                   /* until_s < 0: to the end */
+        uint32_t deployment;              /* index */
+        int32_t version;                  /* index, or -1 */
+        char instance[FM_NAME_MAX + 1];   /* "" unless the target is an instance */
+        char target[2 * FM_NAME_MAX + 2]; /* as written */
+        double at_s, until_s;             /* until_s < 0: to the end */
         double accuracy, error_rate, latency_factor, factor, up_s, down_s, shift, ramp_s, share;
         double load_noise, latency_noise, error_noise;
         bool sticky;

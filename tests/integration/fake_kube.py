@@ -18,10 +18,11 @@ objects, inject faults and read the request log:
   POST /faults  {"faults":[{...}]}  each fault:
         count (1), method, path (substring to match), status (answer this instead),
         retry_after (header seconds), plain (the text/plain 429), delay (seconds
-        before answering), touch (after answering, bump the object's
+        the answer is held back), touch (after answering, bump the object's
         resourceVersion, as a concurrent writer would)
   GET  /log     every request: t (CLOCK_MONOTONIC seconds), method, path, query,
                 ctype, auth, status, body
+  POST /rbac    {"rbac":[[group, resource, verb], ...]} replaces the allow-list (null: all)
   POST /clear   empties the log and the faults
 
 Standard library only.
@@ -465,14 +466,15 @@ def make_api_handler(store):
             auth = self.headers.get("Authorization") or ""
             entry = {"t": t, "method": self.command, "path": u.path, "query": u.query, "ctype": ctype,
                      "body": body, "auth": False, "status": 0}
+            # The request is judged and logged when it arrives; a delay only holds the answer
+            # back, so a client that gave up leaves no late surprise in the log.
             with store.lock:
                 fault = store.take_fault(self.command, u.path)
-            if fault and fault.get("delay"):
-                time.sleep(fault["delay"])
-            with store.lock:
                 code, obj, headers, text = self.process(u.path, body, ctype, auth, fault, entry)
                 entry["status"] = code
                 store.log.append(entry)
+            if fault and fault.get("delay"):
+                time.sleep(fault["delay"])
             self.answer(code, obj, headers, text)
 
         def process(self, path, body, ctype, auth, fault, entry):
@@ -566,6 +568,9 @@ def make_admin_handler(store):
                     return self.reply(200, api.store(r, obj, old))
                 if u.path == "/faults":
                     store.faults.extend(body.get("faults", []))
+                    return self.reply(200, {})
+                if u.path == "/rbac":
+                    store.rbac = [list(x) for x in body["rbac"]] if body.get("rbac") is not None else None
                     return self.reply(200, {})
                 if u.path == "/clear":
                     store.log.clear()

@@ -213,8 +213,10 @@ static int group_setup(void **state)
                  "<!DOCTYPE busconfig PUBLIC \"-//freedesktop//DTD D-Bus Bus Configuration "
                  "1.0//EN\" \"http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd\">\n"
                  "<busconfig>\n  <listen>unix:path=%s</listen>\n  <auth>EXTERNAL</auth>\n"
-                 "  <policy context=\"default\">\n    <allow send_destination=\"*\"/>\n"
-                 "    <allow own=\"*\"/>\n  </policy>\n</busconfig>\n",
+                 "  <policy context=\"default\">\n"
+                 "    <allow send_destination=\"*\" eavesdrop=\"true\"/>\n"
+                 "    <allow eavesdrop=\"true\"/>\n    <allow own=\"*\"/>\n"
+                 "  </policy>\n</busconfig>\n",
                  p->socket);
         fm_write_file(conf, text);
         char *dargv[] = {DBUS_DAEMON, "--nofork", "--config-file", conf, NULL};
@@ -236,6 +238,8 @@ static int group_teardown(void **state)
 {
         struct peers *p = *state;
 
+        if (!p)
+                return 0;
         fm_peer_done(&p->mock);
         fm_peer_done(&p->daemon);
         free(p);
@@ -267,6 +271,7 @@ static int setup(void **state)
         assert_int_equal(sd_event_new(&e->event), 0);
         e->ctl = connect_ctl(p->address);
         mock_call(e->ctl, "Reset", "");
+        mock_call(e->ctl, "ClearCalls", "");
         fm_systemd_config_default(&e->cfg);
         snprintf(e->cfg.address, sizeof e->cfg.address, "%s", p->address);
         e->cfg.job_timeout = 10 * FM_MS_PER_S;
@@ -682,7 +687,7 @@ static void test_rollback_stop_first(void **state)
 static void test_hostile_names(void **state)
 {
         struct env *e = *state;
-        static const char *const bad[] = {"../x", "a/b",  "a b", "a\n", "%",  "@",
+        static const char *const bad[] = {"../x", "a/b",  "a b", "a\n",  "%",  "@",
                                           "x;y",  "a\"b", "..",  "a\tb", "$x", "a@b"};
         static const char *const methods[] = {"StartUnit", "StopUnit", "RestartUnit", "GetUnit",
                                               "ListUnitsByPatterns"};
@@ -723,14 +728,46 @@ static void test_hostile_names(void **state)
                 assert_int_equal(count_calls(e->ctl, methods[i]), 0);
 }
 
+/*
+ * The bus goes away while a job runs: the action fails at once as retryable
+ * -ECONNRESET instead of waiting for a JobRemoved that cannot come. Runs
+ * last: it stops the group's dbus-daemon (and so the mock).
+ */
+static void test_bus_lost(void **state)
+{
+        struct env *e = *state;
+        struct fm_action_outcome out;
+        int64_t deadline = fm_test_now_ms() + WAIT_MS;
+
+        mock_call(e->ctl, "AddMockUnit", "s", "web-3.service");
+        mock_call(e->ctl, "SetJobResult", "ss", "web-3.service", "hold");
+        env_start(e);
+        struct fm_action_req req = make_req(FM_ACTION_RESTART, "web", "web-3");
+        assert_true(fm_actuator_submit(e->a, e->backend, &req, real_ms()) >= 1);
+        while (count_calls(e->ctl, "RestartUnit") == 0) {
+                assert_true(fm_test_now_ms() < deadline);
+                assert_true(sd_event_run(e->event, 50 * 1000) >= 0);
+        }
+        fm_peer_stop(&e->p->daemon, SIGTERM);
+        while (fm_actuator_poll(e->a, &out) != 1) {
+                assert_true(fm_test_now_ms() < deadline);
+                assert_true(fm_actuator_tick(e->a, real_ms()) >= 0);
+                assert_true(sd_event_run(e->event, 50 * 1000) >= 0);
+        }
+        assert_int_equal(out.status, FM_OUTCOME_FAILED); /* retryable, one attempt */
+        assert_int_equal(out.last_error, -ECONNRESET);
+        assert_contains(out.detail, "bus disconnected");
+        assert_int_equal(fm_systemd_in_flight(e->x), 0);
+}
+
 /* An unsupported action and a deployment without mapping: -EOPNOTSUPP, no call. */
 static void test_unsupported(void **state)
 {
         struct env *e = *state;
 
         e->cfg.n_deployments = 1;
-        snprintf(e->cfg.deployments[0].deployment, sizeof e->cfg.deployments[0].deployment,
-                 "%s", "api");
+        snprintf(e->cfg.deployments[0].deployment, sizeof e->cfg.deployments[0].deployment, "%s",
+                 "api");
         env_start(e);
         struct fm_action_req req = make_req(FM_ACTION_RESTART, "web", "web-1");
         struct fm_action_outcome out = run(e, &req);
@@ -755,6 +792,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_rollback_stop_first, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_hostile_names, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_unsupported, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_bus_lost, setup, teardown), /* last */
         };
         return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

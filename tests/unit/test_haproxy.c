@@ -492,7 +492,7 @@ static void fake_answer(struct fake *f, const char *cmd, char **ret, size_t *ret
                         fputs("No such server.\n\n", m);
                 else if (strcmp(what, "weight") == 0) {
                         if (f->mode != FAKE_STUCK)
-                                s->uweight = (uint32_t)strtoul(arg, NULL, 10);
+                                assert_int_equal(sscanf(arg, "%u", &s->uweight), 1);
                         fputs("\n", m);
                 } else if (strcmp(arg, "ready") == 0) {
                         s->admin &= ~(0x01u | 0x08u);

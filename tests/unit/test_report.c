@@ -25,25 +25,33 @@ static struct json_object *parse(const char *text)
         return o;
 }
 
-/* Renders `doc` into memory; *ret_len gets the byte count. Returns the result code. */
-static int render_to(const struct json_object *doc, char **ret, size_t *ret_len)
+/* Renders `doc` into memory: the text (caller frees); *ret_r the result code, *ret_len the byte count. */
+static char *render_to(const struct json_object *doc, int *ret_r, size_t *ret_len)
 {
-        char *buf = NULL;
-        size_t len = 0;
-        FILE *f = open_memstream(&buf, &len);
+        /* on the heap: the stream keeps pointers to both until fclose() */
+        struct {
+                char *buf;
+                size_t len;
+        } *m = calloc(1, sizeof(*m));
+        assert_non_null(m);
+        FILE *f = open_memstream(&m->buf, &m->len);
         assert_non_null(f);
         int r = fm_sim_report_html(doc, f);
         assert_int_equal(fclose(f), 0);
-        *ret = buf;
+        char *buf = m->buf;
         if (ret_len)
-                *ret_len = len;
-        return r;
+                *ret_len = m->len;
+        free(m);
+        *ret_r = r;
+        return buf;
 }
 
 static char *render(const struct json_object *doc)
 {
         char *html;
-        assert_int_equal(render_to(doc, &html, NULL), 0);
+        int r;
+        html = render_to(doc, &r, NULL);
+        assert_int_equal(r, 0);
         return html;
 }
 
@@ -277,17 +285,22 @@ static void test_slo_lines(void **state)
 }
 
 #define ACTION(t, dep, verdict)                                                                    \
-        "{\"t_s\":" #t ",\"policy\":\"autoscale\",\"action\":\"scale\",\"deployment\":\"" dep    \
-        "\",\"target\":\"2->3\",\"verdict\":\"" verdict "\",\"outcome\":\"ok\",\"false\":false,"  \
+        "{\"t_s\":" #t ",\"policy\":\"autoscale\",\"action\":\"scale\",\"deployment\":\"" dep      \
+        "\",\"target\":\"2->3\",\"verdict\":\"" verdict "\",\"outcome\":\"ok\",\"false\":false,"   \
         "\"reason\":\"r\"}"
+
+#define ON_WEB                                                                                     \
+        "\"actions\":[" ACTION(10, "web", "approved") "," ACTION(20, "web", "denied") "," ACTION(  \
+                30, "web", "approved") "]"
+#define ON_EACH                                                                                    \
+        "\"actions\":[" ACTION(10, "web", "approved") "," ACTION(20, "db", "approved") "," ACTION( \
+                30, "fleet", "approved") "]"
+#define WEB_AND_DB "{\"web\":{\"replicas\":[1,1,1,1,1]},\"db\":{\"replicas\":[1,1,1,1,1]}}"
 
 static void test_markers(void **state)
 {
         (void)state;
-        struct json_object *doc = doc_with("\"actions\":[" ACTION(10, "web", "approved") "," ACTION(
-                                                   20, "web", "denied") "," ACTION(30, "web",
-                                                                                  "approved") "]",
-                                           T_5, WEB_5);
+        struct json_object *doc = doc_with(ON_WEB, T_5, WEB_5);
         char *html = render(doc);
         const char *cur = html;
         size_t svgs = 0;
@@ -306,9 +319,7 @@ static void test_markers(void **state)
          * Two deployments: an action is drawn on its deployment's charts, one
          * naming no charted deployment ("fleet") on every chart.
          */
-        doc = doc_with("\"actions\":[" ACTION(10, "web", "approved") "," ACTION(
-                               20, "db", "approved") "," ACTION(30, "fleet", "approved") "]",
-                       T_5, "{\"web\":{\"replicas\":[1,1,1,1,1]},\"db\":{\"replicas\":[1,1,1,1,1]}}");
+        doc = doc_with(ON_EACH, T_5, WEB_AND_DB);
         html = render(doc);
         cur = html;
         svgs = 0;
@@ -319,6 +330,37 @@ static void test_markers(void **state)
                 svgs++;
         }
         assert_int_equal(svgs, 8);
+        free(html);
+        json_object_put(doc);
+
+        /*
+         * More actions than the cap: FM_REPORT_MARKERS_MAX markers, a note for
+         * the rest, and labels thinned out so they do not overlap.
+         */
+        doc = doc_with("", T_5, WEB_5);
+        struct json_object *as = json_object_new_array();
+        const size_t many = FM_REPORT_MARKERS_MAX + 100;
+        for (size_t i = 0; i < many; i++) {
+                struct json_object *a = parse(ACTION(0, "web", "approved"));
+                json_object_object_add(a, "t_s",
+                                       json_object_new_double(40.0 * (double)i / (double)many));
+                json_object_array_add(as, a);
+        }
+        json_object_object_add(doc, "actions", as);
+        json_object_object_add(doc, "summary", parse("{\"actions_not_listed\":17}"));
+        html = render(doc);
+        assert_non_null(strstr(html, "leaves out 17 more actions"));
+        cur = html;
+        char *svg = next_svg(&cur);
+        assert_non_null(svg);
+        assert_int_equal(count(svg, "<g class=\"action"), FM_REPORT_MARKERS_MAX);
+        assert_non_null(strstr(svg, ">100 more actions not drawn</text>"));
+        /* The markers span 530 * 500 / 600 px; labels (1-3 digits) need 10 px at least. */
+        size_t labels = count(svg, "</text></g>");
+        assert_true(labels >= 2);
+        assert_true(labels <= 530 * FM_REPORT_MARKERS_MAX / many / 10 + 1);
+        assert_int_equal(count(html, "<td>autoscale</td>"), many);
+        free(svg);
         free(html);
         json_object_put(doc);
 }
@@ -335,14 +377,14 @@ static void test_faults(void **state)
         char *web = next_svg(&cur);
         assert_non_null(web);
         /* web/v2 from 10 s to the end (40 s): x from 56 + 530/4 to 586. */
-        assert_int_equal(count(web, "<rect class=\"fault\" x="), 1);
+        assert_int_equal(count(web, "<title>fault "), 1);
         assert_non_null(strstr(web, "<rect class=\"fault\" x=\"188.5\" y=\"30\" width=\"397.5\""));
         free(web);
         for (int i = 0; i < 4; i++)
                 free(next_svg(&cur));
         char *db = next_svg(&cur);
         assert_non_null(db);
-        assert_int_equal(count(db, "<rect class=\"fault\" x="), 1);
+        assert_int_equal(count(db, "<title>fault "), 1);
         assert_non_null(strstr(db, "fault x on db"));
         free(db);
         assert_int_equal(count(html, "end of run"), 1);
@@ -353,8 +395,8 @@ static void test_faults(void **state)
 static void test_baseline_panel(void **state)
 {
         (void)state;
-        struct json_object *doc = doc_with("\"summary\":{\"slo_minutes_lost\":1.5,\"actions\":2}",
-                                           T_5, WEB_5);
+        struct json_object *doc =
+                doc_with("\"summary\":{\"slo_minutes_lost\":1.5,\"actions\":2}", T_5, WEB_5);
         char *html = render(doc);
         assert_int_equal(count(html, "<svg"), 4);
         assert_int_equal(count(html, "<figure"), 4);
@@ -373,9 +415,7 @@ static void test_baseline_panel(void **state)
         assert_int_equal(count(html, "<div class=\"row\">"), 4);
         assert_int_equal(count(html, "aria-label=\"p99 latency, baseline, web\""), 1);
         /* The summary gets the baseline column and the difference. */
-        assert_non_null(strstr(html, "<td class=\"n\">12.2 min</td>") ?
-                                 strstr(html, "<td class=\"n\">12.2 min</td>") :
-                                 strstr(html, "<td class=\"n\">12.3 min</td>"));
+        assert_non_null(strstr(html, "<td class=\"n\">12.3 min</td>"));
         assert_non_null(strstr(html, "<td class=\"n better\">\u221210.8 min</td>"));
         assert_non_null(strstr(html, "<td class=\"n\">+2</td>"));
         free(html);
@@ -395,14 +435,16 @@ static void test_invalid(void **state)
                 "{\"series\":{\"t_s\":[0,null],\"deployments\":{}}}",
                 "{\"series\":{\"t_s\":[0,10],\"deployments\":[]}}",
                 "{\"series\":{\"t_s\":[0,10],\"deployments\":{\"web\":[1,2]}}}",
-                "{\"series\":{\"t_s\":[0,10],\"deployments\":{}},\"baseline\":{\"scenario\":\"s\"}}",
+                "{\"series\":{\"t_s\":[0,10],\"deployments\":{}},\"baseline\":{\"scenario\":\"s\"}"
+                "}",
                 "{\"series\":{\"t_s\":[0,10],\"deployments\":{}},\"baseline\":7}",
         };
         for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
                 struct json_object *doc = parse(bad[i]);
                 char *html;
                 size_t len;
-                int r = render_to(doc, &html, &len);
+                int r;
+                html = render_to(doc, &r, &len);
                 if (r != -EINVAL)
                         fail_msg("case %zu: %d", i, r);
                 /* Nothing written for a document that is refused up front. */
@@ -412,13 +454,15 @@ static void test_invalid(void **state)
         }
         assert_int_equal(fm_sim_report_html(NULL, stdout), -EINVAL);
 
-        /* Only the required parts: accepted. */
-        struct json_object *doc = parse("{\"series\":{\"t_s\":[],\"deployments\":{}},"
+        /* Only the required parts: accepted. A uint64 seed prints whole. */
+        struct json_object *doc = parse("{\"seed\":18446744073709551615,"
+                                        "\"series\":{\"t_s\":[],\"deployments\":{}},"
                                         "\"baseline\":null,\"summary\":7,\"actions\":{},"
                                         "\"faults\":\"x\",\"expectations\":[1,null]}");
         char *html = render(doc);
         assert_non_null(strstr(html, "</html>\n"));
         assert_non_null(strstr(html, "The run has no deployments."));
+        assert_non_null(strstr(html, "<dd>18446744073709551615</dd>"));
         free(html);
         json_object_put(doc);
 
@@ -449,29 +493,36 @@ static void test_write_error(void **state)
         json_object_put(doc);
 }
 
+#define EXTRAS                                                                                     \
+        "\"faults\":[{\"t_s\":10,\"kind\":\"k\",\"target\":\"web\",\"until_s\":20,"                \
+        "\"detected_s\":15,\"mitigated_s\":null}],"                                                \
+        "\"summary\":{\"time_to_detect_s\":95,\"error_budget_burnt\":0.125}"
+
 static void test_deterministic(void **state)
 {
         (void)state;
-        struct json_object *doc = doc_with(
-                "\"actions\":[" ACTION(10, "web", "approved") "],"
-                "\"faults\":[{\"t_s\":10,\"kind\":\"k\",\"target\":\"web\",\"until_s\":20}],"
-                "\"summary\":{\"time_to_detect_s\":95,\"error_budget_burnt\":0.125}",
-                T_5, WEB_5);
+        struct json_object *doc =
+                doc_with("\"actions\":[" ACTION(10, "web", "approved") "]," EXTRAS, T_5, WEB_5);
         json_object_object_add(doc, "baseline", doc_with("", T_5, WEB_5));
         char *a, *b;
         size_t na, nb;
-        assert_int_equal(render_to(doc, &a, &na), 0);
-        assert_int_equal(render_to(doc, &b, &nb), 0);
+        int r;
+        a = render_to(doc, &r, &na);
+        assert_int_equal(r, 0);
+        b = render_to(doc, &r, &nb);
+        assert_int_equal(r, 0);
         assert_int_equal(na, nb);
         assert_memory_equal(a, b, na);
 
         /* A copy parsed again from its own text gives the same page too. */
         struct json_object *copy = parse(json_object_to_json_string(doc));
         free(b);
-        assert_int_equal(render_to(copy, &b, &nb), 0);
+        b = render_to(copy, &r, &nb);
+        assert_int_equal(r, 0);
         assert_int_equal(na, nb);
         assert_memory_equal(a, b, na);
         assert_non_null(strstr(a, "1 min 35 s"));
+        assert_non_null(strstr(a, "<td class=\"n\">0:00:15</td><td class=\"n\">\u2014</td></tr>"));
         assert_non_null(strstr(a, "12.5 %"));
         free(a);
         free(b);
@@ -493,10 +544,10 @@ static void test_downsampling(void **state)
         struct json_object *ready = json_object_new_array_ext((int)n);
         for (size_t i = 0; i < n; i++) {
                 json_object_array_add(t, json_object_new_int64((int64_t)i));
-                json_object_array_add(p99, i == spike           ? json_object_new_double(1000)
-                                           : i % 7200 < 60 ? NULL
-                                                           : json_object_new_double(
-                                                                     100 + (double)(i % 13)));
+                json_object_array_add(
+                        p99, i == spike      ? json_object_new_double(1000)
+                             : i % 7200 < 60 ? NULL
+                                             : json_object_new_double(100 + (double)(i % 13)));
                 json_object_array_add(rep, json_object_new_int64(3 + (int64_t)(i / 3600 % 5)));
                 json_object_array_add(ready, json_object_new_int64(3 + (int64_t)(i / 3700 % 5)));
         }
@@ -515,10 +566,12 @@ static void test_downsampling(void **state)
 
         char *html;
         size_t len;
-        assert_int_equal(render_to(doc, &html, &len), 0);
+        int r;
+        html = render_to(doc, &r, &len);
+        assert_int_equal(r, 0);
         assert_true(len < 200 * 1024);
         const char *cur = html;
-        size_t svgs = 0;
+        size_t svgs = 0, pts[4] = {0, 0, 0, 0};
         for (char *svg; (svg = next_svg(&cur)); free(svg)) {
                 size_t points = 0;
                 for (const char *p = strstr(svg, " d=\""); p; p = strstr(p + 1, " d=\"")) {
@@ -527,17 +580,19 @@ static void test_downsampling(void **state)
                         free(d);
                 }
                 assert_true(points <= FM_REPORT_CHART_POINTS_MAX);
-                if (svgs < 2)
-                        assert_true(points >= FM_REPORT_CHART_POINTS_MAX / 2);
-                svgs++;
+                assert_true(svgs < 4);
+                pts[svgs++] = points;
         }
         assert_int_equal(svgs, 4);
-        /* Twelve gaps of a minute survive as twelve separate subpaths... */
+        /* The budget is used, not thrown away: two series of steps, one of p99. */
+        assert_true(pts[0] >= FM_REPORT_CHART_POINTS_MAX / 4);
+        assert_true(pts[1] >= FM_REPORT_CHART_POINTS_MAX * 9 / 10);
+        /* Twelve gaps of a minute, one at the start, leave twelve subpaths... */
         char *d = path_d(html, "#d62728");
         assert_non_null(d);
         assert_int_equal(count(d, "M"), 12);
         /* ...and the spike sets the axis (1000 ms) and is drawn at its top, y = 30. */
-        assert_non_null(strstr(d, " 30.0L"));
+        assert_non_null(strstr(d, " 30.0"));
         free(d);
         /* A day is labelled in hours. */
         assert_non_null(strstr(html, "time (h)"));
@@ -548,11 +603,11 @@ static void test_downsampling(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_escaping),     cmocka_unit_test(test_long_strings_are_cut),
+                cmocka_unit_test(test_escaping),       cmocka_unit_test(test_long_strings_are_cut),
                 cmocka_unit_test(test_nulls_are_gaps), cmocka_unit_test(test_slo_lines),
-                cmocka_unit_test(test_markers),      cmocka_unit_test(test_faults),
+                cmocka_unit_test(test_markers),        cmocka_unit_test(test_faults),
                 cmocka_unit_test(test_baseline_panel), cmocka_unit_test(test_invalid),
-                cmocka_unit_test(test_write_error),  cmocka_unit_test(test_deterministic),
+                cmocka_unit_test(test_write_error),    cmocka_unit_test(test_deterministic),
                 cmocka_unit_test(test_downsampling),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,296 @@
+/* SPDX-License-Identifier: MIT */
+#include "cmd_sim.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "config.h"
+#include "report.h"
+#include "sim.h"
+
+enum {
+        EXIT_OK = 0,
+        EXIT_FAILED = 1,
+        EXIT_USAGE = 2,
+};
+
+enum {
+        OPT_REPORT = 0x100,
+        OPT_JSON,
+        OPT_BASELINE,
+        OPT_CHECK,
+};
+
+static void usage(FILE *out)
+{
+        fputs("Usage: fleetmedic sim SCENARIO [-c CONFIG] [--report FILE.html] [--json FILE]\n"
+              "                      [--baseline] [--check]\n"
+              "\n"
+              "Runs a scenario (YAML or JSON) through the real decision core in simulated\n"
+              "time and prints a summary.\n"
+              "\n"
+              "  -c, --config FILE   controller configuration (default: the scenario's\n"
+              "                      `config:`, else the defaults); dry_run is false unless\n"
+              "                      the file sets it\n"
+              "      --json FILE     write the run document (JSON; '-' for stdout)\n"
+              "      --report FILE   write a self-contained HTML report\n"
+              "      --baseline      also run without the controller, under \"baseline\"\n"
+              "      --check         exit 1 when an expectation of the scenario fails\n"
+              "  -h, --help          show this help\n"
+              "\n"
+              "Exit status: 0 ok, 1 failure or a failed expectation with --check, 2 usage.\n",
+              out);
+}
+
+static int load_scenario(const char *path, struct fm_scenario *sc)
+{
+        struct json_object *root = NULL, *lines = NULL;
+        int r = fm_yaml_load(path, &root, &lines, stderr);
+        if (r < 0)
+                return r;
+        struct fm_scn_errors *errs = calloc(1, sizeof(*errs));
+        if (!errs) {
+                json_object_put(root);
+                json_object_put(lines);
+                return -ENOMEM;
+        }
+        r = fm_scenario_from_json(root, lines, path, sc, errs);
+        for (uint32_t k = 0; k < errs->n; k++)
+                fprintf(stderr, "%s\n", errs->line[k]);
+        if (errs->dropped)
+                fprintf(stderr, "%s: %u more errors\n", path, errs->dropped);
+        free(errs);
+        json_object_put(root);
+        json_object_put(lines);
+        return r;
+}
+
+/* Whether the file sets dry_run itself (the simulator's default differs from the daemon's). */
+static int sets_dry_run(const char *path, bool *ret)
+{
+        struct json_object *root = NULL;
+        int r = fm_yaml_load(path, &root, NULL, NULL);
+        if (r < 0)
+                return r;
+        *ret = json_object_object_get_ex(root, "dry_run", NULL);
+        json_object_put(root);
+        return 0;
+}
+
+/* The scenario's config path, relative to the scenario's directory. */
+static int relative_path(const char *scenario, const char *rel, char *out, size_t size)
+{
+        const char *slash = strrchr(scenario, '/');
+        int n;
+        if (rel[0] == '/' || !slash)
+                n = snprintf(out, size, "%s", rel);
+        else
+                n = snprintf(out, size, "%.*s/%s", (int)(slash - scenario), scenario, rel);
+        return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+}
+
+static int load_config(const char *path, uint64_t seed, struct fm_core_config *core, fm_ms *tick)
+{
+        struct fm_config *cfg = malloc(sizeof(*cfg));
+        bool explicit_dry_run = false;
+        int r = 0;
+
+        if (!cfg)
+                return -ENOMEM;
+        fm_config_default(cfg);
+        if (path) {
+                r = fm_config_load(path, cfg, stderr, NULL);
+                if (r >= 0)
+                        r = sets_dry_run(path, &explicit_dry_run);
+                if (r < 0) {
+                        free(cfg);
+                        return r;
+                }
+        }
+        fm_config_core(cfg, core);
+        core->governor.dry_run = explicit_dry_run ? cfg->dry_run : false;
+        /* the table layouts follow the seed: a run is repeatable to the byte */
+        core->fleet.hash_key[0] = core->governor.hash_key[0] = seed ^ UINT64_C(0x6a09e667f3bcc908);
+        core->fleet.hash_key[1] = core->governor.hash_key[1] = seed ^ UINT64_C(0xbb67ae8584caa73b);
+        *tick = cfg->tick;
+        free(cfg);
+        return 0;
+}
+
+static int write_json(const char *path, struct json_object *doc)
+{
+        FILE *f = strcmp(path, "-") == 0 ? stdout : fopen(path, "we");
+        if (!f)
+                return -errno;
+        const char *s = json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PLAIN |
+                                                                    JSON_C_TO_STRING_NOSLASHESCAPE);
+        int r = 0;
+        if (!s || fputs(s, f) == EOF || fputc('\n', f) == EOF)
+                r = -EIO;
+        if (f == stdout)
+                r = fflush(f) == EOF && r == 0 ? -EIO : r;
+        else if (fclose(f) == EOF && r == 0)
+                r = -EIO;
+        return r;
+}
+
+static int write_report(const char *path, struct json_object *doc)
+{
+        FILE *f = fopen(path, "we");
+        if (!f)
+                return -errno;
+        int r = fm_sim_report_html(doc, f);
+        if (fclose(f) == EOF && r == 0)
+                r = -EIO;
+        return r;
+}
+
+static void print_seconds(const char *label, double v)
+{
+        if (isnan(v))
+                printf("  %-20s -\n", label);
+        else
+                printf("  %-20s %.0f s\n", label, v);
+}
+
+static void print_summary(const struct fm_sim_run *run, const struct fm_sim_run *base)
+{
+        const struct fm_scenario *sc = run->sc;
+        const struct fm_sim_summary *s = &run->summary;
+
+        printf("scenario %s: %lld s simulated, seed %llu\n", sc->name, (long long)sc->duration_s,
+               (unsigned long long)sc->seed);
+        print_seconds("time to detect", s->time_to_detect_s);
+        print_seconds("time to mitigate", s->time_to_mitigate_s);
+        printf("  %-20s %.2f", "SLO minutes lost", s->slo_minutes_lost);
+        if (base)
+                printf(" (baseline %.2f)", base->summary.slo_minutes_lost);
+        printf("\n  %-20s %.4f\n", "error budget burnt", s->error_budget_burnt);
+        printf("  %-20s %llu (false %llu)\n", "actions", (unsigned long long)s->actions,
+               (unsigned long long)s->false_actions);
+        printf("  %-20s %.2f\n", "instance-hours", s->instance_hours);
+        for (uint32_t k = 0; k < sc->n_expect; k++)
+                printf("  %s %s: %s\n", run->expect[k].ok ? "PASS" : "FAIL", sc->expect[k].name,
+                       run->expect[k].detail);
+}
+
+int fm_cmd_sim(int argc, char **argv)
+{
+        static const struct option options[] = {
+                {"config", required_argument, NULL, 'c'},
+                {"report", required_argument, NULL, OPT_REPORT},
+                {"json", required_argument, NULL, OPT_JSON},
+                {"baseline", no_argument, NULL, OPT_BASELINE},
+                {"check", no_argument, NULL, OPT_CHECK},
+                {"help", no_argument, NULL, 'h'},
+                {0},
+        };
+        const char *config = NULL, *report = NULL, *json = NULL;
+        bool baseline = false, check = false;
+        int c;
+
+        while ((c = getopt_long(argc, argv, "c:h", options, NULL)) != -1) {
+                switch (c) {
+                case 'c':
+                        config = optarg;
+                        break;
+                case OPT_REPORT:
+                        report = optarg;
+                        break;
+                case OPT_JSON:
+                        json = optarg;
+                        break;
+                case OPT_BASELINE:
+                        baseline = true;
+                        break;
+                case OPT_CHECK:
+                        check = true;
+                        break;
+                case 'h':
+                        usage(stdout);
+                        return EXIT_OK;
+                default:
+                        return EXIT_USAGE;
+                }
+        }
+        if (optind + 1 != argc) {
+                fprintf(stderr, "fleetmedic sim: expected one SCENARIO file\n");
+                usage(stderr);
+                return EXIT_USAGE;
+        }
+        const char *path = argv[optind];
+
+        struct fm_scenario *sc = calloc(1, sizeof(*sc));
+        struct fm_core_config *core = calloc(1, sizeof(*core));
+        struct fm_sim_run *run = NULL, *base = NULL;
+        struct json_object *doc = NULL;
+        char cfg_path[FM_SCN_PATH_MAX + 1024];
+        int ret = EXIT_FAILED, r;
+        fm_ms tick = FM_MS_PER_S;
+
+        if (!sc || !core) {
+                fprintf(stderr, "fleetmedic sim: out of memory\n");
+                goto out;
+        }
+        if (load_scenario(path, sc) < 0)
+                goto out;
+        if (!config && sc->config[0]) {
+                if (relative_path(path, sc->config, cfg_path, sizeof(cfg_path)) < 0) {
+                        fprintf(stderr, "%s: config: path too long\n", path);
+                        goto out;
+                }
+                config = cfg_path;
+        }
+        if ((r = load_config(config, sc->seed, core, &tick)) < 0) {
+                if (r == -ENOMEM)
+                        fprintf(stderr, "fleetmedic sim: out of memory\n");
+                goto out;
+        }
+
+        struct fm_sim_options opt = {.core = core, .tick = tick, .series = json || report};
+        r = fm_sim_run(sc, &opt, &run);
+        if (r < 0) {
+                fprintf(stderr, "fleetmedic sim: %s: %s\n", path,
+                        r == -EINVAL ? "the core refused the configuration" : strerror(-r));
+                goto out;
+        }
+        if (baseline) {
+                opt.core = NULL;
+                r = fm_sim_run(sc, &opt, &base);
+                if (r < 0) {
+                        fprintf(stderr, "fleetmedic sim: baseline: %s\n", strerror(-r));
+                        goto out;
+                }
+        }
+        if (json || report) {
+                r = fm_sim_run_json(run, base, &doc);
+                if (r < 0) {
+                        fprintf(stderr, "fleetmedic sim: %s\n", strerror(-r));
+                        goto out;
+                }
+        }
+        if (json && (r = write_json(json, doc)) < 0) {
+                fprintf(stderr, "fleetmedic sim: %s: %s\n", json, strerror(-r));
+                goto out;
+        }
+        if (report && (r = write_report(report, doc)) < 0) {
+                fprintf(stderr, "fleetmedic sim: %s: %s\n", report, strerror(-r));
+                goto out;
+        }
+        if (!json || strcmp(json, "-") != 0)
+                print_summary(run, base);
+        ret = check && !fm_sim_expectations_ok(run) ? EXIT_FAILED : EXIT_OK;
+out:
+        json_object_put(doc);
+        fm_sim_run_free(base);
+        fm_sim_run_free(run);
+        free(core);
+        free(sc);
+        return ret;
+}
