@@ -35,12 +35,22 @@ void fm_executor_config_default(struct fm_executor_config *cfg)
         memset(cfg, 0, sizeof(*cfg));
         cfg->action_timeout = 120 * FM_MS_PER_S;
         fm_actuator_config_default(&cfg->retry);
+        fm_systemd_config_default(&cfg->systemd);
+        fm_kube_config_default(&cfg->kubernetes);
+        fm_haproxy_config_default(&cfg->haproxy);
+        fm_mlflow_config_default(&cfg->mlflow);
+        fm_alertmanager_config_default(&cfg->alertmanager);
 }
 
 int fm_executor_config_validate(const struct fm_executor_config *cfg)
 {
         if (!cfg || cfg->action_timeout <= 0 || cfg->n_bindings > FM_EXECUTOR_BINDINGS_MAX ||
-            fm_actuator_config_validate(&cfg->retry) < 0)
+            fm_actuator_config_validate(&cfg->retry) < 0 ||
+            fm_systemd_config_validate(&cfg->systemd) < 0 ||
+            fm_kube_config_validate(&cfg->kubernetes) < 0 ||
+            fm_haproxy_config_validate(&cfg->haproxy) < 0 ||
+            fm_mlflow_config_validate(&cfg->mlflow) < 0 ||
+            fm_alertmanager_config_validate(&cfg->alertmanager) < 0)
                 return -EINVAL;
         for (uint32_t i = 0; i < cfg->n_bindings; i++) {
                 const struct fm_binding_config *b = &cfg->binding[i];
@@ -77,6 +87,12 @@ struct fm_executor {
         struct fm_journal *journal;
         struct fm_actuator *actuator;
         struct fm_dryrun *dryrun;
+        struct fm_systemd *systemd;
+        struct fm_kube *kube;
+        struct fm_lease *lease;
+        struct fm_haproxy *haproxy;
+        struct fm_mlflow *mlflow;
+        struct fm_alertmanager *alertmanager;
         int index[_FM_BACKEND_KIND_MAX]; /* actuator backend index; -1: not created */
         struct fm_actuator_binding *routes;
         size_t n_routes;
@@ -190,6 +206,87 @@ static int on_timer(sd_event_source *s, uint64_t usec, void *userdata)
         return 0; /* the post source does the work */
 }
 
+/* Creates backend kind and registers it with the actuator. */
+static int add_backend(struct fm_executor *x, enum fm_backend_kind kind)
+{
+        const struct fm_backend_ops *ops;
+        void *backend;
+        int r;
+
+        switch (kind) {
+        case FM_BACKEND_SYSTEMD:
+                r = fm_systemd_new(x->event, &x->cfg.systemd, x->actuator, &x->systemd);
+                ops = &fm_backend_systemd_ops;
+                backend = x->systemd;
+                break;
+        case FM_BACKEND_KUBERNETES:
+                r = x->kube ? 0 : fm_kube_new(x->event, &x->cfg.kubernetes, x->actuator, &x->kube);
+                ops = &fm_backend_kube_ops;
+                backend = x->kube;
+                break;
+        case FM_BACKEND_HAPROXY:
+                r = fm_haproxy_new(x->event, &x->cfg.haproxy, x->actuator, &x->haproxy);
+                ops = &fm_backend_haproxy_ops;
+                backend = x->haproxy;
+                break;
+        case FM_BACKEND_MLFLOW:
+                r = fm_mlflow_new(x->event, &x->cfg.mlflow, x->actuator, &x->mlflow);
+                ops = &fm_backend_mlflow_ops;
+                backend = x->mlflow;
+                break;
+        case FM_BACKEND_ALERTMANAGER:
+                r = fm_alertmanager_new(x->event, &x->cfg.alertmanager, x->actuator,
+                                        &x->alertmanager);
+                ops = &fm_backend_alertmanager_ops;
+                backend = x->alertmanager;
+                break;
+        default:
+                return -EINVAL;
+        }
+        if (r < 0)
+                return r;
+        r = fm_actuator_add_backend(x->actuator, ops, backend);
+        if (r < 0)
+                return r;
+        x->index[kind] = r;
+        return 0;
+}
+
+/* The Lease elector, on the kubernetes backend's transport. */
+static int start_lease(struct fm_executor *x)
+{
+        int r = 0;
+
+        if (!x->kube)
+                r = fm_kube_new(x->event, &x->cfg.kubernetes, x->actuator, &x->kube);
+        if (r < 0)
+                return r;
+        r = fm_lease_new(x->event, x->kube, &x->cfg.kubernetes.lease, NULL, NULL, &x->lease);
+        if (r < 0)
+                return r;
+        fm_kube_set_lease(x->kube, x->lease);
+        return 0;
+}
+
+bool fm_executor_leader(const struct fm_executor *x, uint64_t *ret_fence)
+{
+        if (!x)
+                return false;
+        if (!x->lease) {
+                if (ret_fence)
+                        *ret_fence = 0;
+                return true;
+        }
+        return fm_lease_is_leader(x->lease, ret_fence);
+}
+
+int fm_executor_release(struct fm_executor *x)
+{
+        if (!x || !x->lease || !x->cfg.kubernetes.lease.release_on_stop)
+                return 0;
+        return fm_lease_release(x->lease);
+}
+
 int fm_executor_new(sd_event *event, const struct fm_executor_config *cfg,
                     struct fm_journal *journal, uint64_t seed, fm_execution_fn done, void *userdata,
                     struct fm_executor **ret)
@@ -231,10 +328,8 @@ int fm_executor_new(sd_event *event, const struct fm_executor_config *cfg,
 
         for (uint32_t i = 0; i < cfg->n_bindings; i++) {
                 const struct fm_binding_config *b = &cfg->binding[i];
-                if (x->index[b->backend] < 0) {
-                        r = -EOPNOTSUPP; /* no other backend is built in yet */
+                if (x->index[b->backend] < 0 && (r = add_backend(x, b->backend)) < 0)
                         goto fail;
-                }
                 for (int a = 0; a < _FM_ACTION_MAX; a++) {
                         if (!b->actions[a])
                                 continue;
@@ -244,6 +339,8 @@ int fm_executor_new(sd_event *event, const struct fm_executor_config *cfg,
                         rt->backend = x->index[b->backend];
                 }
         }
+        if (cfg->kubernetes.lease.enabled && (r = start_lease(x)) < 0)
+                goto fail;
         if ((r = sd_event_add_post(event, &x->post, on_post, x)) < 0)
                 goto fail;
         *ret = x;
@@ -259,7 +356,14 @@ struct fm_executor *fm_executor_free(struct fm_executor *x)
                 return NULL;
         sd_event_source_disable_unref(x->timer);
         sd_event_source_disable_unref(x->post);
+        /* the actuator cancels in-flight attempts through the backends: free it first */
         fm_actuator_free(x->actuator);
+        fm_lease_free(x->lease);
+        fm_kube_free(x->kube);
+        fm_systemd_free(x->systemd);
+        fm_haproxy_free(x->haproxy);
+        fm_mlflow_free(x->mlflow);
+        fm_alertmanager_free(x->alertmanager);
         fm_dryrun_free(x->dryrun);
         free(x->routes);
         free(x->tracked);

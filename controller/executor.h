@@ -39,8 +39,14 @@
 #include <systemd/sd-event.h>
 
 #include "actuator.h"
+#include "alertmanager.h"
+#include "haproxy.h"
 #include "intent.h"
 #include "journal.h"
+#include "kube.h"
+#include "lease.h"
+#include "mlflow.h"
+#include "systemd.h"
 #include "util.h"
 
 enum fm_backend_kind {
@@ -72,6 +78,13 @@ struct fm_executor_config {
         struct fm_actuator_config retry; /* backoff and breaker; fm_actuator_config_default() */
         struct fm_binding_config binding[FM_EXECUTOR_BINDINGS_MAX];
         uint32_t n_bindings; /* default 0: nothing is bound */
+        /* each backend's settings; a backend is created only when a binding names it,
+         * except kubernetes, also created when kubernetes.lease.enabled */
+        struct fm_systemd_config systemd;
+        struct fm_kube_config kubernetes; /* includes the Lease */
+        struct fm_haproxy_config haproxy;
+        struct fm_mlflow_config mlflow;
+        struct fm_alertmanager_config alertmanager;
 };
 
 void fm_executor_config_default(struct fm_executor_config *cfg);
@@ -134,6 +147,16 @@ int fm_executor_submit(struct fm_executor *x, const struct fm_plan *plan,
  * (no binding any more, malformed) are ended "unknown" at once.
  */
 int fm_executor_settle(struct fm_executor *x, fm_ms now);
+
+/*
+ * Leadership: with kubernetes.lease.enabled only the holder of the Lease
+ * acts. Returns true when this controller may act now, with the fencing
+ * token (the Lease's transition count; 0 without a Lease) in *ret_fence.
+ */
+bool fm_executor_leader(const struct fm_executor *x, uint64_t *ret_fence);
+
+/* Gives the Lease up (kubernetes.lease.release_on_stop) before a clean stop; 0 or -errno. */
+int fm_executor_release(struct fm_executor *x);
 
 /* Actions in flight (submitted, not called back). */
 unsigned fm_executor_in_flight(const struct fm_executor *x) _pure_;
