@@ -50,7 +50,7 @@ static const char *const policy_names[] = {
 /* Every outcome an execution can have: the label set of fleetmedic_executions_total. */
 static const char *const execution_outcomes[] = {
         "ok",      "failed",    "timeout",     "refused",       "unsupported", "breaker_open",
-        "unbound", "duplicate", "in_progress", "journal_error", "unknown",
+        "unbound", "duplicate", "in_progress", "journal_error", "unknown",     "not_leader",
 };
 #define N_EXECUTION_OUTCOMES ARRAY_SIZE(execution_outcomes)
 
@@ -267,6 +267,30 @@ static void on_execution(void *userdata, const struct fm_execution *e)
         publish_decision(d, e->deployment, b->data);
 }
 
+/* Only the Lease holder acts, with the Lease's transition count as the fencing token. */
+static void execute(struct daemon *d, const struct fm_plan *plan, const struct fm_intent *it,
+                    fm_ms now)
+{
+        uint64_t fence = 0;
+
+        if (fm_executor_leader(d->executor, &fence)) {
+                (void)fm_executor_submit(d->executor, plan, it, fence, now);
+                return;
+        }
+        struct fm_execution e = {
+                .key = it->key,
+                .policy = it->policy,
+                .action = it->action,
+                .deployment = it->deployment,
+                .instance = it->instance,
+                .outcome = "not_leader",
+                .detail = "another controller holds the lease",
+                .submitted = now,
+                .finished = now,
+        };
+        on_execution(d, &e);
+}
+
 static void handle_plan(struct daemon *d, const struct fm_plan *plan, fm_ms now)
 {
         struct fm_buf *b = &d->scratch;
@@ -302,7 +326,7 @@ static void handle_plan(struct daemon *d, const struct fm_plan *plan, fm_ms now)
                             fm_verdict_name(it->verdict), b->data);
                 publish_decision(d, it->deployment, b->data);
                 if (it->verdict == FM_VERDICT_APPROVED && d->executor)
-                        (void)fm_executor_submit(d->executor, plan, it, 0, now);
+                        execute(d, plan, it, now);
         }
         if (plan->dropped_intents || plan->dropped_transitions) {
                 d->plan_overflows++;

@@ -42,15 +42,21 @@ void fm_executor_config_default(struct fm_executor_config *cfg)
         fm_alertmanager_config_default(&cfg->alertmanager);
 }
 
+/* True when a binding names backend kind (kubernetes also for the Lease). */
+static bool backend_used(const struct fm_executor_config *cfg, enum fm_backend_kind kind)
+{
+        if (kind == FM_BACKEND_KUBERNETES && cfg->kubernetes.lease.enabled)
+                return true;
+        for (uint32_t i = 0; i < cfg->n_bindings; i++)
+                if (cfg->binding[i].backend == kind)
+                        return true;
+        return false;
+}
+
 int fm_executor_config_validate(const struct fm_executor_config *cfg)
 {
         if (!cfg || cfg->action_timeout <= 0 || cfg->n_bindings > FM_EXECUTOR_BINDINGS_MAX ||
-            fm_actuator_config_validate(&cfg->retry) < 0 ||
-            fm_systemd_config_validate(&cfg->systemd) < 0 ||
-            fm_kube_config_validate(&cfg->kubernetes) < 0 ||
-            fm_haproxy_config_validate(&cfg->haproxy) < 0 ||
-            fm_mlflow_config_validate(&cfg->mlflow) < 0 ||
-            fm_alertmanager_config_validate(&cfg->alertmanager) < 0)
+            fm_actuator_config_validate(&cfg->retry) < 0)
                 return -EINVAL;
         for (uint32_t i = 0; i < cfg->n_bindings; i++) {
                 const struct fm_binding_config *b = &cfg->binding[i];
@@ -61,6 +67,17 @@ int fm_executor_config_validate(const struct fm_executor_config *cfg)
                     !memchr(b->deployment, '\0', sizeof(b->deployment)))
                         return -EINVAL;
         }
+        /* a backend's settings matter only when it is used (kubernetes needs a server) */
+        if ((backend_used(cfg, FM_BACKEND_SYSTEMD) &&
+             fm_systemd_config_validate(&cfg->systemd) < 0) ||
+            (backend_used(cfg, FM_BACKEND_KUBERNETES) &&
+             fm_kube_config_validate(&cfg->kubernetes) < 0) ||
+            (backend_used(cfg, FM_BACKEND_HAPROXY) &&
+             fm_haproxy_config_validate(&cfg->haproxy) < 0) ||
+            (backend_used(cfg, FM_BACKEND_MLFLOW) && fm_mlflow_config_validate(&cfg->mlflow) < 0) ||
+            (backend_used(cfg, FM_BACKEND_ALERTMANAGER) &&
+             fm_alertmanager_config_validate(&cfg->alertmanager) < 0))
+                return -EINVAL;
         return 0;
 }
 
@@ -96,7 +113,7 @@ struct fm_executor {
         int index[_FM_BACKEND_KIND_MAX]; /* actuator backend index; -1: not created */
         struct fm_actuator_binding *routes;
         size_t n_routes;
-        sd_event_source *timer, *post;
+        sd_event_source *timer, *post, *kick;
         fm_execution_fn done;
         void *userdata;
         enum failpoint failpoint;
@@ -195,6 +212,14 @@ static int on_post(sd_event_source *s, void *userdata)
                 else if (sd_event_source_set_time(x->timer, (uint64_t)at * 1000) >= 0)
                         (void)sd_event_source_set_enabled(x->timer, SD_EVENT_ONESHOT);
         }
+        return 0;
+}
+
+/* Wakes the loop after a submission made outside it (the post source then runs). */
+static int on_kick(sd_event_source *s, void *userdata)
+{
+        (void)s;
+        (void)userdata;
         return 0;
 }
 
@@ -341,7 +366,9 @@ int fm_executor_new(sd_event *event, const struct fm_executor_config *cfg,
         }
         if (cfg->kubernetes.lease.enabled && (r = start_lease(x)) < 0)
                 goto fail;
-        if ((r = sd_event_add_post(event, &x->post, on_post, x)) < 0)
+        if ((r = sd_event_add_post(event, &x->post, on_post, x)) < 0 ||
+            (r = sd_event_add_defer(event, &x->kick, on_kick, x)) < 0 ||
+            (r = sd_event_source_set_enabled(x->kick, SD_EVENT_OFF)) < 0)
                 goto fail;
         *ret = x;
         return 0;
@@ -356,6 +383,7 @@ struct fm_executor *fm_executor_free(struct fm_executor *x)
                 return NULL;
         sd_event_source_disable_unref(x->timer);
         sd_event_source_disable_unref(x->post);
+        sd_event_source_disable_unref(x->kick);
         /* the actuator cancels in-flight attempts through the backends: free it first */
         fm_actuator_free(x->actuator);
         fm_lease_free(x->lease);
@@ -426,6 +454,7 @@ static int hand_over(struct fm_executor *x, int index, const struct fm_action_re
         memcpy(t->deployment, req->deployment, sizeof(t->deployment));
         memcpy(t->instance, req->instance, sizeof(t->instance));
         x->in_flight++;
+        (void)sd_event_source_set_enabled(x->kick, SD_EVENT_ONESHOT);
         return 0;
 }
 

@@ -91,6 +91,7 @@ void fm_executor_config_default(struct fm_executor_config *cfg);
 
 /* 0, or -EINVAL: timeout <= 0, retry invalid, a binding with no action or a bad backend. */
 int fm_executor_config_validate(const struct fm_executor_config *cfg);
+/* (a backend's own settings are validated only when a binding, or the Lease, uses it) */
 
 /* What one submission came to. Strings are valid during the callback only. */
 struct fm_execution {
