@@ -28,6 +28,15 @@ for p in "${packages[@]}"; do
   fi
 done
 
+# The Kubernetes manifest test validates with npm packages: Debian's nodejs
+# and npm, unless a node and npm (from any source) are already there.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  for p in nodejs npm; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed$' ||
+      missing+=("$p")
+  done
+fi
+
 if [ "${#missing[@]}" -eq 0 ]; then
   echo "install-deps: all ${#packages[@]} packages present"
   exit 0
