@@ -178,6 +178,18 @@ static int load_config(const struct fm_daemon_options *opt, struct fm_config *re
                 }
                 snprintf(cfg.state_dir, sizeof(cfg.state_dir), "%s", opt->state_dir);
         }
+        if (opt->client_id) {
+                size_t n = strlen(opt->client_id);
+                bool ok = n > 0 && n < sizeof(cfg.mqtt.client_id);
+                for (const char *p = opt->client_id; ok && *p; p++)
+                        ok = (unsigned char)*p >= 0x20 && *p != 0x7f;
+                if (!ok) {
+                        log_error("--client-id: 1 to %zu bytes without control characters",
+                                  sizeof(cfg.mqtt.client_id) - 1);
+                        return -EINVAL;
+                }
+                memcpy(cfg.mqtt.client_id, opt->client_id, n + 1);
+        }
         if (opt->topic_prefix) {
                 if (strlen(opt->topic_prefix) >= sizeof(cfg.mqtt.topic_prefix)) {
                         log_error("--topic-prefix: longer than %d bytes", FM_PREFIX_MAX);

@@ -16,6 +16,7 @@ struct fm_daemon_options {
         const char *listen;
         const char *state_dir;
         const char *topic_prefix;
+        const char *client_id;
         bool dry_run;
 };
 

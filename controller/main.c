@@ -40,6 +40,8 @@ static void usage(FILE *out)
               "one)\n"
               "          --state-dir DIR          state directory (default /var/lib/fleetmedic)\n"
               "          --topic-prefix P         event topics are P/DEPLOYMENT/INSTANCE/KIND\n"
+              "          --client-id ID           MQTT client id and session (default fleetmedic;\n"
+              "                                   one per replica, e.g. the pod name)\n"
               "                                   (default fleet)\n"
               "          --dry-run                record actions without executing them\n"
               "        Signals: SIGTERM and SIGINT stop cleanly; SIGHUP reloads the configuration\n"
@@ -79,6 +81,7 @@ enum {
         OPT_LISTEN,
         OPT_STATE_DIR,
         OPT_TOPIC_PREFIX,
+        OPT_CLIENT_ID,
         OPT_DRY_RUN,
 };
 
@@ -90,6 +93,7 @@ static int cmd_run(int argc, char **argv)
                 {"listen", required_argument, NULL, OPT_LISTEN},
                 {"state-dir", required_argument, NULL, OPT_STATE_DIR},
                 {"topic-prefix", required_argument, NULL, OPT_TOPIC_PREFIX},
+                {"client-id", required_argument, NULL, OPT_CLIENT_ID},
                 {"dry-run", no_argument, NULL, OPT_DRY_RUN},
                 {"help", no_argument, NULL, 'h'},
                 {0},
@@ -113,6 +117,9 @@ static int cmd_run(int argc, char **argv)
                         break;
                 case OPT_TOPIC_PREFIX:
                         opt.topic_prefix = optarg;
+                        break;
+                case OPT_CLIENT_ID:
+                        opt.client_id = optarg;
                         break;
                 case OPT_DRY_RUN:
                         opt.dry_run = true;
@@ -228,11 +235,8 @@ int main(int argc, char **argv)
                 const char *name;
                 int (*run)(int argc, char **argv);
         } commands[] = {
-                {"run", cmd_run},
-                {"check", cmd_check},
-                {"status", cmd_status},
-                {"demo", cmd_demo},
-                {"sim", fm_cmd_sim},
+                {"run", cmd_run},   {"check", cmd_check}, {"status", cmd_status},
+                {"demo", cmd_demo}, {"sim", fm_cmd_sim},
         };
         int c;
 
