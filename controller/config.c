@@ -870,6 +870,7 @@ enum ftype {
         F_NUMBER,   /* double */
         F_DURATION, /* seconds in the file, fm_ms in the struct */
         F_STRING,   /* copied into a char array after the optional check */
+        F_ENUM,     /* a string among names, stored as an int (an enum) */
         F_CUSTOM,
 };
 
@@ -883,6 +884,7 @@ struct field {
         string_fn check;
         custom_fn custom;
         const struct field *fields; /* F_SECTION */
+        const char *const *names;   /* F_ENUM: the values in enum order, NULL-terminated */
 };
 
 #define AT(m) .offset = offsetof(struct fm_config, m), .size = sizeof(((struct fm_config *)0)->m)
@@ -990,6 +992,42 @@ static void store_uint(void *dst, size_t size, uint64_t u)
 
 static void walk(struct ctx *c, json_object *map, const struct field *fields, const char *prefix);
 
+/* "a, b or c" of a NULL-terminated list, for messages. */
+static void list_names(const char *const *names, char *buf, size_t size)
+{
+        size_t n = 0, len = 0;
+        buf[0] = '\0';
+        while (names[n])
+                n++;
+        for (size_t i = 0; i < n && len < size; i++) {
+                int w = snprintf(buf + len, size - len, "%s%s",
+                                 i == 0      ? ""
+                                 : i + 1 < n ? ", "
+                                             : " or ",
+                                 names[i]);
+                if (w < 0)
+                        break;
+                len += (size_t)w;
+        }
+}
+
+/* An enum value: the index of the string v among names, or -1 after reporting. */
+static int get_enum(struct ctx *c, const char *key, json_object *v, const char *const *names)
+{
+        char allowed[256];
+        list_names(names, allowed, sizeof(allowed));
+        if (!json_object_is_type(v, json_type_string)) {
+                key_error(c, key, "expected %s, got %s", allowed, type_name(v));
+                return -1;
+        }
+        const char *s = json_object_get_string(v);
+        for (int i = 0; names[i]; i++)
+                if (strcmp(s, names[i]) == 0)
+                        return i;
+        key_error(c, key, "expected %s (got \"%.64s\")", allowed, s);
+        return -1;
+}
+
 static void parse_field(struct ctx *c, const struct field *f, const char *key, json_object *v)
 {
         void *dst = (char *)&c->cfg + f->offset;
@@ -1040,6 +1078,12 @@ static void parse_field(struct ctx *c, const struct field *f, const char *key, j
                         return;
                 memcpy(dst, s, strlen(s) + 1);
                 return;
+        case F_ENUM: {
+                int e = get_enum(c, key, v, f->names);
+                if (e >= 0 && f->size == sizeof(int))
+                        memcpy(dst, &e, sizeof(e));
+                return;
+        }
         case F_CUSTOM:
                 f->custom(c, key, v);
                 return;
@@ -1285,6 +1329,7 @@ static bool check_listen(struct ctx *c, const char *key, const char *s)
 #define STRING(n, m, fn) {.name = n, .type = F_STRING, AT(m), .check = fn}
 #define CUSTOM(n, fn) {.name = n, .type = F_CUSTOM, .custom = fn}
 #define SECTION(n, f) {.name = n, .type = F_SECTION, .fields = f}
+#define ENUM(n, m, v) {.name = n, .type = F_ENUM, AT(m), .names = v}
 /* clang-format on */
 
 static const struct field tls_fields[] = {
@@ -1765,6 +1810,768 @@ static void check_bindings(struct ctx *c, const char *key, json_object *v)
         x->n_bindings = (uint32_t)n;
 }
 
+/* ---- actuators: the backends' settings ------------------------------------------------------- */
+
+_Static_assert(sizeof(enum fm_systemd_bus) == sizeof(int) &&
+                       sizeof(enum fm_systemd_rollback_order) == sizeof(int) &&
+                       sizeof(enum fm_kube_traffic) == sizeof(int) &&
+                       sizeof(enum fm_kube_workload) == sizeof(int),
+               "F_ENUM stores an int");
+
+static const char *const systemd_bus_names[] = {"system", "user", NULL};
+static const char *const systemd_order_names[] = {"start_first", "stop_first", NULL};
+static const char *const kube_traffic_names[] = {"none", "istio", "gateway", NULL};
+static const char *const kube_kind_names[] = {"deployment", "inferenceservice", NULL};
+
+static bool no_controls(const char *s)
+{
+        for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+                if (*p < 0x20 || *p == 0x7f)
+                        return false;
+        return true;
+}
+
+static bool check_no_controls(struct ctx *c, const char *key, const char *s)
+{
+        if (no_controls(s))
+                return true;
+        key_error(c, key, "must not contain control characters");
+        return false;
+}
+
+static bool check_not_empty(struct ctx *c, const char *key, const char *s)
+{
+        if (!*s) {
+                key_error(c, key, "must not be empty");
+                return false;
+        }
+        return check_no_controls(c, key, s);
+}
+
+static bool check_absolute(struct ctx *c, const char *key, const char *s)
+{
+        return check_state_dir(c, key, s);
+}
+
+/* An http:// or https:// base URL; "" allowed only when empty_ok. */
+static bool http_url(struct ctx *c, const char *key, const char *s, bool empty_ok)
+{
+        if (!*s && empty_ok)
+                return true;
+        if (strncasecmp(s, "http://", 7) != 0 && strncasecmp(s, "https://", 8) != 0)
+                key_error(c, key, "expected an http:// or https:// URL");
+        else if (!no_controls(s) || strpbrk(s, " ?#"))
+                key_error(c, key, "must not contain spaces, control characters, ? or #");
+        else if (s[strcspn(s, ":") + 3] == '\0' || s[strcspn(s, ":") + 3] == '/')
+                key_error(c, key, "the host is empty");
+        else
+                return true;
+        return false;
+}
+
+static bool check_http_url(struct ctx *c, const char *key, const char *s)
+{
+        return http_url(c, key, s, false);
+}
+
+static bool check_http_url_or_empty(struct ctx *c, const char *key, const char *s)
+{
+        return http_url(c, key, s, true);
+}
+
+/* A deployment of a per-deployment list: the event decoder's name rule, or "*". */
+static bool check_list_deployment(struct ctx *c, const char *key, const char *s)
+{
+        if (strcmp(s, "*") == 0 || fm_name_valid(s, strlen(s)))
+                return true;
+        key_error(c, key,
+                  "expected a deployment name ([a-z0-9], with - or . inside, at most %d bytes) "
+                  "or \"*\" (got \"%.64s\")",
+                  FM_NAME_MAX, s);
+        return false;
+}
+
+/* ---- actuators.systemd */
+
+static bool check_job_mode(struct ctx *c, const char *key, const char *s)
+{
+        static const char *const modes[] = {"replace",
+                                            "fail",
+                                            "replace-irreversibly",
+                                            "flush",
+                                            "ignore-dependencies",
+                                            "ignore-requirements",
+                                            NULL};
+        char allowed[256];
+        for (size_t i = 0; modes[i]; i++)
+                if (strcmp(s, modes[i]) == 0)
+                        return true;
+        list_names(modes, allowed, sizeof(allowed));
+        key_error(c, key, "expected %s (got \"%.64s\")", allowed, s);
+        return false;
+}
+
+static bool check_bus_address(struct ctx *c, const char *key, const char *s)
+{
+        for (const char *p = s; *p; p++)
+                if (*p <= ' ' || *p > '~') {
+                        key_error(c, key,
+                                  "a D-Bus address is printable ASCII without spaces, such as "
+                                  "unix:path=/run/dbus/system_bus_socket");
+                        return false;
+                }
+        return true;
+}
+
+/*
+ * The unit patterns are checked by the backend's own validation, one field
+ * at a time: the default entry with only this field changed.
+ */
+static bool systemd_pattern_ok(const char *s, bool instance)
+{
+        struct fm_systemd_config *t = malloc(sizeof(*t));
+        if (!t)
+                return true; /* the section check after the walk reports what is left */
+        fm_systemd_config_default(t);
+        char *dst = instance ? t->deployments[0].instance_unit : t->deployments[0].unit;
+        snprintf(dst, FM_SYSTEMD_PATTERN_MAX, "%s", s);
+        bool ok = fm_systemd_config_validate(t) == 0;
+        free(t);
+        return ok;
+}
+
+static bool check_unit_pattern(struct ctx *c, const char *key, const char *s)
+{
+        if (systemd_pattern_ok(s, false))
+                return true;
+        key_error(c, key,
+                  "expected a unit name pattern with {index} once, {deployment} and {version} at "
+                  "most once each and no {instance}, giving a valid unit name such as "
+                  "\"{deployment}-{version}@{index}.service\" (got \"%.64s\")",
+                  s);
+        return false;
+}
+
+static bool check_instance_unit_pattern(struct ctx *c, const char *key, const char *s)
+{
+        if (systemd_pattern_ok(s, true))
+                return true;
+        key_error(c, key,
+                  "expected a unit name pattern with only {instance} and {deployment}, giving a "
+                  "valid unit name such as \"{instance}.service\" (got \"%.64s\")",
+                  s);
+        return false;
+}
+
+/* ---- actuators.kubernetes */
+
+static bool check_kube_label(struct ctx *c, const char *key, const char *s)
+{
+        if (!*s || fm_kube_label_valid(s))
+                return true;
+        key_error(c, key,
+                  "expected \"\" or an RFC 1123 label: 1 to 63 of a-z, 0-9 and -, starting and "
+                  "ending with a letter or digit (got \"%.64s\")",
+                  s);
+        return false;
+}
+
+static bool check_kube_name(struct ctx *c, const char *key, const char *s)
+{
+        if (fm_kube_name_valid(s))
+                return true;
+        key_error(c, key,
+                  "expected an RFC 1123 subdomain: 1 to 253 of a-z, 0-9, - and ., each "
+                  "dot-separated part starting and ending with a letter or digit (got \"%.64s\")",
+                  s);
+        return false;
+}
+
+static bool check_kube_name_or_empty(struct ctx *c, const char *key, const char *s)
+{
+        return !*s || check_kube_name(c, key, s);
+}
+
+static bool check_kube_deployment(struct ctx *c, const char *key, const char *s)
+{
+        if (!check_list_deployment(c, key, s))
+                return false;
+        if (strcmp(s, "*") == 0 || fm_kube_name_valid(s))
+                return true;
+        key_error(c, key, "must also be an RFC 1123 subdomain (no - or . next to a .)");
+        return false;
+}
+
+/* A pattern of {deployment}, {version} and {target}: the backend's rule (kube.c pattern_ok). */
+static bool check_kube_pattern(struct ctx *c, const char *key, const char *s)
+{
+        char out[FM_KUBE_PATTERN_MAX * 4];
+        if (!*s)
+                return true;
+        for (const char *p = s; *p; p++)
+                if ((unsigned char)*p <= ' ' || *p == 0x7f) {
+                        key_error(c, key, "must not contain spaces or control characters");
+                        return false;
+                }
+        if (fm_kube_expand(s, "d", "v", out, sizeof(out)) < 0) {
+                key_error(c, key,
+                          "the placeholders are {deployment}, {version} and {target}; a brace "
+                          "must open or close one (got \"%.64s\")",
+                          s);
+                return false;
+        }
+        return true;
+}
+
+static bool check_identity(struct ctx *c, const char *key, const char *s)
+{
+        return check_no_controls(c, key, s);
+}
+
+static void check_lease_duration(struct ctx *c, const char *key, json_object *v)
+{
+        static const struct field range = {.min = 1, .max = 3600};
+        double d;
+        if (!get_number(c, key, v, &range, &d))
+                return;
+        if (d != floor(d)) {
+                key_error(c, key, "must be whole seconds (got %g)", d);
+                return;
+        }
+        c->cfg.actuators.kubernetes.lease.lease_duration = (fm_ms)d * FM_MS_PER_S;
+}
+
+/* ---- actuators.haproxy */
+
+static bool check_haproxy_socket(struct ctx *c, const char *key, const char *s)
+{
+        struct fm_haproxy_config *t = malloc(sizeof(*t));
+        if (!t)
+                return true;
+        fm_haproxy_config_default(t);
+        snprintf(t->socket, sizeof(t->socket), "%s", s);
+        bool ok = fm_haproxy_config_validate(t) == 0;
+        free(t);
+        if (!ok)
+                key_error(c, key,
+                          "expected the absolute path of a unix socket (at most %d bytes) or "
+                          "ipv4@127.0.0.1:PORT (loopback 127.0.0.0/8 only, port 1 to 65535)",
+                          FM_HAPROXY_SOCKET_MAX);
+        return ok;
+}
+
+static bool check_haproxy_name_or_empty(struct ctx *c, const char *key, const char *s)
+{
+        if (!*s || fm_haproxy_name_valid(s))
+                return true;
+        key_error(c, key,
+                  "expected \"\" or a name of 1 to %d of A-Z, a-z, 0-9, ., _ and - (got "
+                  "\"%.64s\")",
+                  FM_HAPROXY_NAME_MAX, s);
+        return false;
+}
+
+static bool check_haproxy_server(struct ctx *c, const char *key, const char *s)
+{
+        struct fm_haproxy_config *t = malloc(sizeof(*t));
+        if (!t)
+                return true;
+        fm_haproxy_config_default(t);
+        t->n_mappings = 1;
+        snprintf(t->mapping[0].deployment, sizeof(t->mapping[0].deployment), "*");
+        snprintf(t->mapping[0].server, sizeof(t->mapping[0].server), "%s", s);
+        bool ok = fm_haproxy_config_validate(t) == 0;
+        free(t);
+        if (!ok)
+                key_error(c, key,
+                          "expected a server name pattern of A-Z, a-z, 0-9, ., _, - and the "
+                          "placeholders {target} and {deployment} (got \"%.64s\")",
+                          s);
+        return ok;
+}
+
+/* ---- actuators.mlflow */
+
+/* alias and the tag keys: the backend's own rules, on a default config with one field set. */
+static bool mlflow_field_ok(size_t offset, size_t size, const char *s)
+{
+        struct fm_mlflow_config *t = malloc(sizeof(*t));
+        if (!t)
+                return true;
+        fm_mlflow_config_default(t);
+        snprintf((char *)t + offset, size, "%s", s);
+        bool ok = fm_mlflow_config_validate(t) == 0;
+        free(t);
+        return ok;
+}
+
+#define MLFLOW_FIELD(m)                                                                            \
+        offsetof(struct fm_mlflow_config, m), sizeof(((struct fm_mlflow_config *)0)->m)
+
+static bool check_mlflow_alias(struct ctx *c, const char *key, const char *s)
+{
+        if (mlflow_field_ok(MLFLOW_FIELD(alias), s))
+                return true;
+        key_error(c, key,
+                  "expected an MLflow alias: 1 to 255 of A-Z, a-z, 0-9, _ and -, not \"latest\" "
+                  "and not v followed by digits (got \"%.64s\")",
+                  s);
+        return false;
+}
+
+static bool check_mlflow_tag(struct ctx *c, const char *key, const char *s)
+{
+        if (mlflow_field_ok(MLFLOW_FIELD(threshold_tag), s))
+                return true;
+        key_error(c, key,
+                  "expected an MLflow tag key: 1 to 250 of A-Z, a-z, 0-9, _, ., /, - and space "
+                  "(got \"%.64s\")",
+                  s);
+        return false;
+}
+
+/* ---- actuators.alertmanager */
+
+static void check_ttl(struct ctx *c, const char *key, json_object *v)
+{
+        static const struct field range = {.min = 0, .max = 7 * 86400};
+        double d;
+        if (!get_number(c, key, v, &range, &d))
+                return;
+        fm_ms ms = (fm_ms)llround(d * FM_MS_PER_S);
+        if (ms != 0 && ms < FM_MS_PER_S) {
+                key_error(c, key, "must be 0 (no endsAt) or between 1 and 604800 (got %g)", d);
+                return;
+        }
+        c->cfg.actuators.alertmanager.ttl = ms;
+}
+
+static bool label_name_ok(const char *s)
+{
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || *s == '_'))
+                return false;
+        for (const char *p = s; *p; p++)
+                if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || is_digit(*p) ||
+                      *p == '_'))
+                        return false;
+        return true;
+}
+
+/* actuators.alertmanager.labels: a mapping of static label names to values. */
+static void check_labels(struct ctx *c, const char *key, json_object *v)
+{
+        static const char *const reserved[] = {"alertname", "severity", "deployment", "instance"};
+        struct fm_alertmanager_config *am = &c->cfg.actuators.alertmanager;
+        struct fm_alertmanager_label l[FM_ALERTMANAGER_LABELS_MAX];
+        unsigned before = c->n_errors;
+        size_t n = 0;
+
+        if (!v) {
+                am->n_labels = 0; /* "labels:" with every label commented out */
+                return;
+        }
+        if (!json_object_is_type(v, json_type_object)) {
+                type_error(c, key, "a mapping of label names to values", v);
+                return;
+        }
+        if (json_object_object_length(v) > FM_ALERTMANAGER_LABELS_MAX) {
+                key_error(c, key, "at most %d labels", FM_ALERTMANAGER_LABELS_MAX);
+                return;
+        }
+        json_object_object_foreach(v, name, val)
+        {
+                char sub[PATH_BUF];
+                const char *s;
+                size_t k = 0;
+                snprintf(sub, sizeof(sub), "%s.%s", key, name);
+                while (k < ARRAY_SIZE(reserved) && strcmp(name, reserved[k]) != 0)
+                        k++;
+                if (k < ARRAY_SIZE(reserved)) {
+                        key_error(c, sub,
+                                  "alertname, severity, deployment and instance are set by "
+                                  "fleetmedic and cannot be static labels");
+                        continue;
+                }
+                if (!label_name_ok(name)) {
+                        key_error(c, sub,
+                                  "a label name is a letter or _ followed by letters, digits "
+                                  "and _");
+                        continue;
+                }
+                if (strlen(name) >= FM_ALERTMANAGER_LABEL_NAME_MAX) {
+                        key_error(c, sub, "a label name is at most %d bytes",
+                                  FM_ALERTMANAGER_LABEL_NAME_MAX - 1);
+                        continue;
+                }
+                if (!get_string(c, sub, val, FM_ALERTMANAGER_LABEL_VALUE_MAX, &s) ||
+                    !check_no_controls(c, sub, s))
+                        continue;
+                memset(&l[n], 0, sizeof(l[n]));
+                memcpy(l[n].name, name, strlen(name) + 1);
+                memcpy(l[n].value, s, strlen(s) + 1);
+                n++;
+        }
+        if (c->n_errors != before)
+                return;
+        memset(am->labels, 0, sizeof(am->labels));
+        memcpy(am->labels, l, n * sizeof(l[0]));
+        am->n_labels = (uint32_t)n;
+}
+
+/* ---- per-deployment lists (units, workloads, backends, models) */
+
+/* A key of a list entry: a string copied into the entry, or an enum stored as an int. */
+struct item_field {
+        const char *name;
+        size_t offset, size;      /* into the entry */
+        string_fn check;          /* strings: NULL, or the value's check */
+        const char *const *names; /* an enum: its values */
+};
+
+struct list_schema {
+        const char *what;                /* "unit mapping", for messages */
+        size_t offset;                   /* of the entries in struct fm_config */
+        size_t count_offset;             /* of their uint32_t count */
+        size_t item_size;                /* of one entry */
+        size_t capacity;                 /* entries, "*" included */
+        size_t named_max;                /* entries other than "*" */
+        void (*init)(void *item);        /* an entry's defaults */
+        const struct item_field *fields; /* the first is deployment */
+};
+
+#define ITEM(type, n, m, fn)                                                                       \
+        {                                                                                          \
+                .name = n, .offset = offsetof(type, m), .size = sizeof(((type *)0)->m),            \
+                .check = fn                                                                        \
+        }
+#define ITEM_ENUM(type, n, m, v)                                                                   \
+        {                                                                                          \
+                .name = n, .offset = offsetof(type, m), .size = sizeof(((type *)0)->m), .names = v \
+        }
+
+/* The line of an entry: that of its first key, else the list's. */
+static unsigned item_line(const struct ctx *c, const char *key, const char *item, json_object *e)
+{
+        if (json_object_is_type(e, json_type_object)) {
+                struct json_object_iterator it = json_object_iter_begin(e);
+                struct json_object_iterator end = json_object_iter_end(e);
+                if (!json_object_iter_equal(&it, &end)) {
+                        char sub[PATH_BUF];
+                        snprintf(sub, sizeof(sub), "%s.%s", item, json_object_iter_peek_name(&it));
+                        unsigned l = line_of(c, sub);
+                        if (l > 0)
+                                return l;
+                }
+        }
+        return line_of(c, key);
+}
+
+/* One entry into item; false after reporting what is wrong with it. */
+static bool parse_item(struct ctx *c, const struct list_schema *ls, const char *key, size_t i,
+                       json_object *e, void *item)
+{
+        char path[PATH_BUF], names[256] = "";
+        unsigned before = c->n_errors;
+        bool have_deployment = false;
+
+        snprintf(path, sizeof(path), "%s[%zu]", key, i);
+        for (const struct item_field *f = ls->fields; f->name; f++)
+                snprintf(names + strlen(names), sizeof(names) - strlen(names), "%s%s",
+                         f == ls->fields ? "" : ", ", f->name);
+        if (!json_object_is_type(e, json_type_object)) {
+                report(c, item_line(c, key, path, e), path, "each entry is a %s: {%s}, not %s",
+                       ls->what, names, type_name(e));
+                return false;
+        }
+        ls->init(item);
+        json_object_object_foreach(e, k, val)
+        {
+                char sub[PATH_BUF + KEY_MAX + 2];
+                const struct item_field *f = ls->fields;
+                const char *s;
+                snprintf(sub, sizeof(sub), "%s.%s", path, k);
+                while (f->name && strcmp(f->name, k) != 0)
+                        f++;
+                if (!f->name) {
+                        key_error(c, sub, "unknown key in a %s (%s)", ls->what, names);
+                        continue;
+                }
+                char *dst = (char *)item + f->offset;
+                if (f->names) {
+                        int x = get_enum(c, sub, val, f->names);
+                        if (x >= 0)
+                                memcpy(dst, &x, sizeof(x));
+                } else if (get_string(c, sub, val, f->size, &s) &&
+                           (!f->check || f->check(c, sub, s)))
+                        memcpy(dst, s, strlen(s) + 1);
+                if (f == ls->fields)
+                        have_deployment = true;
+        }
+        if (!have_deployment)
+                report(c, item_line(c, key, path, e), path,
+                       "each %s needs deployment: a deployment name or \"*\"", ls->what);
+        return c->n_errors == before;
+}
+
+/*
+ * A per-deployment list replaces the default one as a whole (the default
+ * "*" entry goes too). Every entry is checked, each deployment may appear
+ * once, and nothing is stored unless all of it is good.
+ */
+static void parse_list(struct ctx *c, const char *key, json_object *v, const struct list_schema *ls)
+{
+        if (!json_object_is_type(v, json_type_array)) {
+                char what[64];
+                snprintf(what, sizeof(what), "a list of %ss", ls->what);
+                type_error(c, key, what, v);
+                return;
+        }
+        size_t n = json_object_array_length(v), named = 0;
+        if (n > ls->capacity) {
+                key_error(c, key, "at most %zu entries%s", ls->capacity,
+                          ls->named_max < ls->capacity ? " (named deployments and one \"*\")" : "");
+                return;
+        }
+        char *items = calloc(n ? n : 1, ls->item_size);
+        if (!items) {
+                c->oom = true;
+                return;
+        }
+        bool ok = true;
+        for (size_t i = 0; i < n; i++) {
+                char *item = items + i * ls->item_size;
+                if (!parse_item(c, ls, key, i, json_object_array_get_idx(v, i), item)) {
+                        ok = false;
+                        continue;
+                }
+                const char *dep = item + ls->fields[0].offset;
+                if (strcmp(dep, "*") != 0)
+                        named++;
+                for (size_t j = 0; j < i; j++)
+                        if (strcmp(items + j * ls->item_size + ls->fields[0].offset, dep) == 0) {
+                                char sub[PATH_BUF];
+                                snprintf(sub, sizeof(sub), "%s[%zu].deployment", key, i);
+                                key_error(c, sub,
+                                          "deployment \"%s\" has an entry already (%s[%zu])", dep,
+                                          key, j);
+                                ok = false;
+                                break;
+                        }
+        }
+        if (ok && named > ls->named_max) {
+                key_error(c, key, "at most %zu named deployments (and one \"*\")", ls->named_max);
+                ok = false;
+        }
+        if (ok) {
+                char *dst = (char *)&c->cfg + ls->offset;
+                uint32_t count = (uint32_t)n;
+                memset(dst, 0, ls->capacity * ls->item_size);
+                if (n > 0)
+                        memcpy(dst, items, n * ls->item_size);
+                memcpy((char *)&c->cfg + ls->count_offset, &count, sizeof(count));
+        }
+        free(items);
+}
+
+#define LIST_AT(m, count)                                                                          \
+        .offset = offsetof(struct fm_config, m), .count_offset = offsetof(struct fm_config, count)
+
+static void systemd_units_init(void *item)
+{
+        struct fm_systemd_config def;
+        fm_systemd_config_default(&def);
+        memcpy(item, &def.deployments[0], sizeof(def.deployments[0]));
+        memset(((struct fm_systemd_units *)item)->deployment, 0, FM_NAME_MAX + 1);
+}
+
+static const struct item_field systemd_units_fields[] = {
+        ITEM(struct fm_systemd_units, "deployment", deployment, check_list_deployment),
+        ITEM(struct fm_systemd_units, "unit", unit, check_unit_pattern),
+        ITEM(struct fm_systemd_units, "instance_unit", instance_unit, check_instance_unit_pattern),
+        {0},
+};
+
+static const struct list_schema systemd_units_list = {
+        .what = "unit mapping",
+        LIST_AT(actuators.systemd.deployments, actuators.systemd.n_deployments),
+        .item_size = sizeof(struct fm_systemd_units),
+        .capacity = FM_SYSTEMD_DEPLOYMENTS_MAX,
+        .named_max = FM_SYSTEMD_DEPLOYMENTS_MAX - 1,
+        .init = systemd_units_init,
+        .fields = systemd_units_fields,
+};
+
+static void kube_workload_init(void *item)
+{
+        memset(item, 0, sizeof(struct fm_kube_mapping));
+        ((struct fm_kube_mapping *)item)->kind = FM_KUBE_WORKLOAD_DEPLOYMENT;
+}
+
+static const struct item_field kube_workload_fields[] = {
+        ITEM(struct fm_kube_mapping, "deployment", deployment, check_kube_deployment),
+        ITEM_ENUM(struct fm_kube_mapping, "kind", kind, kube_kind_names),
+        ITEM(struct fm_kube_mapping, "name", workload, check_kube_name_or_empty),
+        ITEM(struct fm_kube_mapping, "container", container, check_kube_label),
+        ITEM(struct fm_kube_mapping, "image", image, check_kube_pattern),
+        ITEM(struct fm_kube_mapping, "storage_uri", storage_uri, check_kube_pattern),
+        ITEM(struct fm_kube_mapping, "route", traffic_name, check_kube_name_or_empty),
+        ITEM(struct fm_kube_mapping, "destination", destination, check_kube_pattern),
+        {0},
+};
+
+static const struct list_schema kube_workload_list = {
+        .what = "workload mapping",
+        LIST_AT(actuators.kubernetes.mapping, actuators.kubernetes.n_mappings),
+        .item_size = sizeof(struct fm_kube_mapping),
+        .capacity = FM_KUBE_MAPPINGS_MAX,
+        .named_max = FM_KUBE_MAPPINGS_MAX - 1,
+        .init = kube_workload_init,
+        .fields = kube_workload_fields,
+};
+
+static void haproxy_backend_init(void *item)
+{
+        struct fm_haproxy_mapping *m = item;
+        memset(m, 0, sizeof(*m));
+        snprintf(m->server, sizeof(m->server), "{target}");
+}
+
+static const struct item_field haproxy_backend_fields[] = {
+        ITEM(struct fm_haproxy_mapping, "deployment", deployment, check_list_deployment),
+        ITEM(struct fm_haproxy_mapping, "backend", backend, check_haproxy_name_or_empty),
+        ITEM(struct fm_haproxy_mapping, "server", server, check_haproxy_server),
+        {0},
+};
+
+static const struct list_schema haproxy_backend_list = {
+        .what = "backend mapping",
+        LIST_AT(actuators.haproxy.mapping, actuators.haproxy.n_mappings),
+        .item_size = sizeof(struct fm_haproxy_mapping),
+        .capacity = FM_HAPROXY_MAPPINGS_MAX,
+        .named_max = FM_HAPROXY_MAPPINGS_MAX,
+        .init = haproxy_backend_init,
+        .fields = haproxy_backend_fields,
+};
+
+static void mlflow_model_init(void *item)
+{
+        struct fm_mlflow_model_map *m = item;
+        memset(m, 0, sizeof(*m));
+        m->model[0] = '*';
+}
+
+static const struct item_field mlflow_model_fields[] = {
+        ITEM(struct fm_mlflow_model_map, "deployment", deployment, check_list_deployment),
+        ITEM(struct fm_mlflow_model_map, "model", model, check_not_empty),
+        {0},
+};
+
+static const struct list_schema mlflow_model_list = {
+        .what = "model mapping",
+        LIST_AT(actuators.mlflow.models, actuators.mlflow.n_models),
+        .item_size = sizeof(struct fm_mlflow_model_map),
+        .capacity = FM_MLFLOW_MODELS_MAX,
+        .named_max = FM_MLFLOW_MODELS_MAX,
+        .init = mlflow_model_init,
+        .fields = mlflow_model_fields,
+};
+
+static void check_systemd_units(struct ctx *c, const char *key, json_object *v)
+{
+        parse_list(c, key, v, &systemd_units_list);
+}
+
+static void check_kube_workloads(struct ctx *c, const char *key, json_object *v)
+{
+        parse_list(c, key, v, &kube_workload_list);
+}
+
+static void check_haproxy_backends(struct ctx *c, const char *key, json_object *v)
+{
+        parse_list(c, key, v, &haproxy_backend_list);
+}
+
+static void check_mlflow_models(struct ctx *c, const char *key, json_object *v)
+{
+        parse_list(c, key, v, &mlflow_model_list);
+}
+
+/* ---- the backends' tables */
+
+static const struct field systemd_fields[] = {
+        ENUM("bus", actuators.systemd.bus, systemd_bus_names),
+        STRING("address", actuators.systemd.address, check_bus_address),
+        DURATION("job_timeout_s", actuators.systemd.job_timeout, 0, 3600),
+        STRING("job_mode", actuators.systemd.job_mode, check_job_mode),
+        ENUM("rollback_order", actuators.systemd.rollback_order, systemd_order_names),
+        CUSTOM("units", check_systemd_units),
+        {0},
+};
+
+static const struct field lease_fields[] = {
+        BOOL("enabled", actuators.kubernetes.lease.enabled),
+        STRING("name", actuators.kubernetes.lease.name, check_kube_name),
+        STRING("namespace", actuators.kubernetes.lease.namespace_, check_kube_label),
+        STRING("identity", actuators.kubernetes.lease.identity, check_identity),
+        CUSTOM("lease_duration_s", check_lease_duration),
+        DURATION("renew_deadline_s", actuators.kubernetes.lease.renew_deadline, 0, 3600),
+        {.name = "retry_period_s",
+         .type = F_DURATION,
+         AT(actuators.kubernetes.lease.retry_period),
+         .min = 0.01,
+         .max = 3600},
+        BOOL("release_on_stop", actuators.kubernetes.lease.release_on_stop),
+        {0},
+};
+
+static const struct field kubernetes_fields[] = {
+        BOOL("in_cluster", actuators.kubernetes.in_cluster),
+        STRING("service_account_dir", actuators.kubernetes.sa_dir, check_absolute),
+        STRING("server", actuators.kubernetes.server, check_http_url_or_empty),
+        STRING("token_file", actuators.kubernetes.token_file, check_file),
+        STRING("ca_file", actuators.kubernetes.ca_file, check_file),
+        STRING("namespace", actuators.kubernetes.namespace_, check_kube_label),
+        DURATION("timeout_s", actuators.kubernetes.timeout, 0, 300),
+        DURATION("token_reread_s", actuators.kubernetes.token_reread, 0, 3600),
+        ENUM("traffic", actuators.kubernetes.traffic, kube_traffic_names),
+        BOOL("events", actuators.kubernetes.events),
+        CUSTOM("workloads", check_kube_workloads),
+        SECTION("lease", lease_fields),
+        {0},
+};
+
+static const struct field haproxy_fields[] = {
+        STRING("socket", actuators.haproxy.socket, check_haproxy_socket),
+        DURATION("timeout_s", actuators.haproxy.timeout, 0, 300),
+        CUSTOM("backends", check_haproxy_backends),
+        {0},
+};
+
+static const struct field mlflow_fields[] = {
+        STRING("uri", actuators.mlflow.uri, check_http_url),
+        STRING("ca_file", actuators.mlflow.ca_file, check_file),
+        STRING("token_file", actuators.mlflow.token_file, check_file),
+        STRING("username_file", actuators.mlflow.username_file, check_file),
+        STRING("password_file", actuators.mlflow.password_file, check_file),
+        STRING("alias", actuators.mlflow.alias, check_mlflow_alias),
+        STRING("threshold_tag", actuators.mlflow.threshold_tag, check_mlflow_tag),
+        STRING("rolled_back_tag", actuators.mlflow.rolled_back_tag, check_mlflow_tag),
+        DURATION("timeout_s", actuators.mlflow.timeout, 0, 600),
+        CUSTOM("models", check_mlflow_models),
+        {0},
+};
+
+static const struct field alertmanager_fields[] = {
+        STRING("url", actuators.alertmanager.url, check_http_url),
+        STRING("ca_file", actuators.alertmanager.ca_file, check_file),
+        DURATION("timeout_s", actuators.alertmanager.timeout, 0, 600),
+        STRING("alertname", actuators.alertmanager.alertname, check_not_empty),
+        STRING("generator_url", actuators.alertmanager.generator_url, check_http_url_or_empty),
+        CUSTOM("ttl_s", check_ttl),
+        CUSTOM("labels", check_labels),
+        {0},
+};
+
 static const struct field actuators_fields[] = {
         DURATION("action_timeout_s", actuators.action_timeout, 0, 86400),
         DURATION("backoff_base_s", actuators.retry.backoff_base, 0, 3600),
@@ -1774,6 +2581,11 @@ static const struct field actuators_fields[] = {
         DURATION("breaker_cooloff_s", actuators.retry.breaker_cooloff, 0, 3600),
         DURATION("breaker_cooloff_max_s", actuators.retry.breaker_cooloff_max, 0, 3600),
         CUSTOM("bindings", check_bindings),
+        SECTION("systemd", systemd_fields),
+        SECTION("kubernetes", kubernetes_fields),
+        SECTION("haproxy", haproxy_fields),
+        SECTION("mlflow", mlflow_fields),
+        SECTION("alertmanager", alertmanager_fields),
         {0},
 };
 
@@ -1881,6 +2693,119 @@ static void policy_checks(struct ctx *c)
                 key_error(c, "governor", "the settings do not fit together");
 }
 
+/* True when a key under prefix (the section itself included) had an error. */
+static bool section_failed(const struct ctx *c, const char *prefix)
+{
+        size_t n = strlen(prefix);
+        json_object_object_foreach(c->failed, k, v)
+        {
+                (void)v;
+                if (strncmp(k, prefix, n) == 0 && (k[n] == '\0' || k[n] == '.' || k[n] == '['))
+                        return true;
+        }
+        return false;
+}
+
+/* The Kubernetes backend is created when a binding names it or the Lease is on. */
+static bool kube_used(const struct fm_executor_config *x)
+{
+        if (x->kubernetes.lease.enabled)
+                return true;
+        for (uint32_t i = 0; i < x->n_bindings; i++)
+                if (x->binding[i].backend == FM_BACKEND_KUBERNETES)
+                        return true;
+        return false;
+}
+
+static void kube_checks(struct ctx *c)
+{
+        const struct fm_kube_config *k = &c->cfg.actuators.kubernetes;
+        const struct fm_lease_config *l = &k->lease;
+
+        if (k->in_cluster) {
+                static const char *const keys[] = {"actuators.kubernetes.server",
+                                                   "actuators.kubernetes.token_file",
+                                                   "actuators.kubernetes.ca_file"};
+                const char *vals[] = {k->server, k->token_file, k->ca_file};
+                for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
+                        if (vals[i][0])
+                                key_error(c, keys[i],
+                                          "must be empty with in_cluster: true (the service "
+                                          "account provides it)");
+        } else if (!k->server[0] && !failed(c, "actuators.kubernetes.server") &&
+                   kube_used(&c->cfg.actuators)) {
+                if (l->enabled)
+                        rule_error(c, "actuators.kubernetes.server",
+                                   "actuators.kubernetes.lease.enabled",
+                                   "the Lease needs the Kubernetes API: set "
+                                   "actuators.kubernetes.server, or in_cluster: true");
+                else
+                        rule_error(c, "actuators.kubernetes.server", "actuators.bindings",
+                                   "a binding names kubernetes: set actuators.kubernetes.server, "
+                                   "or in_cluster: true");
+        }
+
+        const char *dur = "actuators.kubernetes.lease.lease_duration_s";
+        const char *renew = "actuators.kubernetes.lease.renew_deadline_s";
+        const char *retry = "actuators.kubernetes.lease.retry_period_s";
+        if (!failed(c, dur) && !failed(c, renew) && l->renew_deadline >= l->lease_duration)
+                rule_error(c, dur, renew,
+                           "renew_deadline_s (%g) must be less than lease_duration_s (%g)",
+                           secs(l->renew_deadline), secs(l->lease_duration));
+        else if (!failed(c, renew) && !failed(c, retry) &&
+                 (double)l->renew_deadline <= 1.2 * (double)l->retry_period)
+                rule_error(c, renew, retry,
+                           "renew_deadline_s (%g) must be more than 1.2 times retry_period_s "
+                           "(%g)",
+                           secs(l->renew_deadline), secs(l->retry_period));
+}
+
+/*
+ * The backends' own validations have the last word, each on its section
+ * when nothing in it had an error already. Kubernetes is checked whether
+ * or not it is used, with a stand-in server when none is set (needed only
+ * when used: kube_checks() said so).
+ */
+static void backend_checks(struct ctx *c)
+{
+        const struct fm_executor_config *x = &c->cfg.actuators;
+        const struct fm_mlflow_config *m = &x->mlflow;
+
+        kube_checks(c);
+        if (m->username_file[0] && !m->password_file[0] &&
+            !failed(c, "actuators.mlflow.password_file"))
+                key_error(c, "actuators.mlflow.username_file",
+                          "needs actuators.mlflow.password_file as well");
+        if (m->password_file[0] && !m->username_file[0] &&
+            !failed(c, "actuators.mlflow.username_file"))
+                key_error(c, "actuators.mlflow.password_file",
+                          "needs actuators.mlflow.username_file as well");
+
+        if (!section_failed(c, "actuators.systemd") && fm_systemd_config_validate(&x->systemd) < 0)
+                key_error(c, "actuators.systemd", "the settings do not fit together");
+        if (!section_failed(c, "actuators.kubernetes")) {
+                struct fm_kube_config *k = malloc(sizeof(*k));
+                if (!k)
+                        c->oom = true;
+                else {
+                        *k = x->kubernetes;
+                        if (!k->in_cluster && !k->server[0])
+                                snprintf(k->server, sizeof(k->server), "https://kubernetes");
+                        if (fm_kube_config_validate(k) < 0)
+                                key_error(c, "actuators.kubernetes",
+                                          "the settings do not fit together");
+                        free(k);
+                }
+        }
+        if (!section_failed(c, "actuators.haproxy") && fm_haproxy_config_validate(&x->haproxy) < 0)
+                key_error(c, "actuators.haproxy", "the settings do not fit together");
+        if (!section_failed(c, "actuators.mlflow") && fm_mlflow_config_validate(m) < 0)
+                key_error(c, "actuators.mlflow", "the settings do not fit together");
+        if (!section_failed(c, "actuators.alertmanager") &&
+            fm_alertmanager_config_validate(&x->alertmanager) < 0)
+                key_error(c, "actuators.alertmanager", "the settings do not fit together");
+}
+
 static void actuator_checks(struct ctx *c)
 {
         const struct fm_actuator_config *r = &c->cfg.actuators.retry;
@@ -1897,6 +2822,7 @@ static void actuator_checks(struct ctx *c)
                            "breaker_cooloff_max_s (%g) must not be less than breaker_cooloff_s "
                            "(%g)",
                            secs(r->breaker_cooloff_max), secs(r->breaker_cooloff));
+        backend_checks(c);
 }
 
 static void cross_checks(struct ctx *c)

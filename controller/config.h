@@ -65,6 +65,26 @@
  *     window_s: 30  window_slots: 6                slots integer 1 .. 60
  *     open_base_s: 30  open_max_s: 600  heartbeat_timeout_s: 30
  *                                                  each at most 604800 (a week)
+ *   actuators:                        (see fleetmedic(8); fields in executor.h and the
+ *                                      backends' headers, actuators/<backend>.h)
+ *     action_timeout_s, backoff_base_s, backoff_cap_s, max_attempts, breaker_failures,
+ *     breaker_cooloff_s, breaker_cooloff_max_s, bindings: [{deployment, actions, backend}]
+ *     systemd: bus (system|user), address, job_timeout_s, job_mode,
+ *       rollback_order (start_first|stop_first), units: [{deployment, unit, instance_unit}]
+ *     kubernetes: in_cluster, service_account_dir, server, token_file, ca_file, namespace,
+ *       timeout_s, token_reread_s, traffic (none|istio|gateway), events,
+ *       workloads: [{deployment, kind (deployment|inferenceservice), name, container, image,
+ *                    storage_uri, route, destination}],
+ *       lease: {enabled, name, namespace, identity, lease_duration_s (whole seconds),
+ *               renew_deadline_s, retry_period_s, release_on_stop}
+ *     haproxy: socket, timeout_s, backends: [{deployment, backend, server}]
+ *     mlflow: uri, ca_file, token_file, username_file, password_file, alias, threshold_tag,
+ *       rolled_back_tag, timeout_s, models: [{deployment, model}]
+ *     alertmanager: url, ca_file, timeout_s, alertname, generator_url, ttl_s (0 or 1 s ..
+ *       7 days), labels: {name: value}
+ *   A per-deployment list (units, workloads, backends, models) given in the file replaces
+ *   the default list whole; each deployment (a name or "*") appears once. An error in an
+ *   entry names it: actuators.systemd.units[1].unit.
  *
  * Cross-field rules are checked after the walk with the same error format
  * (the line of the key that breaks the rule; when the file sets both keys
@@ -72,7 +92,13 @@
  * fm_fleet_config_validate() (latency_window_s and window_s must split
  * into their slots in whole milliseconds, open_base_s <= open_max_s),
  * reconnect_min_s <= reconnect_max_s, cert_file with key_file,
- * password_file only with username_file, tls settings only with mqtts://.
+ * password_file only with username_file, tls settings only with mqtts://;
+ * the actuators' backoff and cooloff pairs, kubernetes.server when kubernetes
+ * is used (a binding or the Lease) outside a cluster and empty inside one,
+ * the Lease's lease_duration_s > renew_deadline_s > 1.2 * retry_period_s,
+ * mlflow's username_file with password_file; then each backend's own
+ * fm_<backend>_config_validate(), reported on its section
+ * ("actuators.systemd"), when nothing in the section had an error.
  * A rule is not checked when one of its keys already had an error.
  *
  * Error lines: "FILE:LINE: KEY: message" for a key; "FILE:LINE: message"

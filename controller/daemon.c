@@ -179,8 +179,8 @@ static int load_config(const struct fm_daemon_options *opt, struct fm_config *re
                 snprintf(cfg.state_dir, sizeof(cfg.state_dir), "%s", opt->state_dir);
         }
         if (opt->client_id) {
-                size_t n = strlen(opt->client_id);
-                bool ok = n > 0 && n < sizeof(cfg.mqtt.client_id);
+                size_t id_len = strlen(opt->client_id);
+                bool ok = id_len > 0 && id_len < sizeof(cfg.mqtt.client_id);
                 for (const char *p = opt->client_id; ok && *p; p++)
                         ok = (unsigned char)*p >= 0x20 && *p != 0x7f;
                 if (!ok) {
@@ -188,7 +188,7 @@ static int load_config(const struct fm_daemon_options *opt, struct fm_config *re
                                   sizeof(cfg.mqtt.client_id) - 1);
                         return -EINVAL;
                 }
-                memcpy(cfg.mqtt.client_id, opt->client_id, n + 1);
+                memcpy(cfg.mqtt.client_id, opt->client_id, id_len + 1);
         }
         if (opt->topic_prefix) {
                 if (strlen(opt->topic_prefix) >= sizeof(cfg.mqtt.topic_prefix)) {

@@ -152,6 +152,106 @@ static bool contains(const char *hay, const char *needle)
         return hay && strstr(hay, needle);
 }
 
+/* The actuators section, every backend's settings included. */
+static void assert_actuators_equal(const struct fm_executor_config *a,
+                                   const struct fm_executor_config *b)
+{
+        assert_int_equal(a->action_timeout, b->action_timeout);
+        assert_int_equal(a->retry.backoff_base, b->retry.backoff_base);
+        assert_int_equal(a->retry.backoff_cap, b->retry.backoff_cap);
+        assert_int_equal(a->retry.max_attempts, b->retry.max_attempts);
+        assert_int_equal(a->retry.breaker_failures, b->retry.breaker_failures);
+        assert_int_equal(a->retry.breaker_cooloff, b->retry.breaker_cooloff);
+        assert_int_equal(a->retry.breaker_cooloff_max, b->retry.breaker_cooloff_max);
+        assert_int_equal(a->n_bindings, b->n_bindings);
+
+        const struct fm_systemd_config *sa = &a->systemd, *sb = &b->systemd;
+        assert_int_equal(sa->bus, sb->bus);
+        assert_string_equal(sa->address, sb->address);
+        assert_int_equal(sa->job_timeout, sb->job_timeout);
+        assert_string_equal(sa->job_mode, sb->job_mode);
+        assert_int_equal(sa->rollback_order, sb->rollback_order);
+        assert_int_equal(sa->n_deployments, sb->n_deployments);
+        for (uint32_t i = 0; i < sa->n_deployments; i++) {
+                assert_string_equal(sa->deployments[i].deployment, sb->deployments[i].deployment);
+                assert_string_equal(sa->deployments[i].unit, sb->deployments[i].unit);
+                assert_string_equal(sa->deployments[i].instance_unit,
+                                    sb->deployments[i].instance_unit);
+        }
+
+        const struct fm_kube_config *ka = &a->kubernetes, *kb = &b->kubernetes;
+        assert_int_equal(ka->in_cluster, kb->in_cluster);
+        assert_string_equal(ka->sa_dir, kb->sa_dir);
+        assert_string_equal(ka->server, kb->server);
+        assert_string_equal(ka->token_file, kb->token_file);
+        assert_string_equal(ka->ca_file, kb->ca_file);
+        assert_string_equal(ka->namespace_, kb->namespace_);
+        assert_int_equal(ka->timeout, kb->timeout);
+        assert_int_equal(ka->token_reread, kb->token_reread);
+        assert_int_equal(ka->traffic, kb->traffic);
+        assert_int_equal(ka->events, kb->events);
+        assert_int_equal(ka->n_mappings, kb->n_mappings);
+        for (uint32_t i = 0; i < ka->n_mappings; i++) {
+                const struct fm_kube_mapping *x = &ka->mapping[i], *y = &kb->mapping[i];
+                assert_string_equal(x->deployment, y->deployment);
+                assert_int_equal(x->kind, y->kind);
+                assert_string_equal(x->workload, y->workload);
+                assert_string_equal(x->container, y->container);
+                assert_string_equal(x->image, y->image);
+                assert_string_equal(x->storage_uri, y->storage_uri);
+                assert_string_equal(x->traffic_name, y->traffic_name);
+                assert_string_equal(x->destination, y->destination);
+        }
+        const struct fm_lease_config *la = &ka->lease, *lb = &kb->lease;
+        assert_int_equal(la->enabled, lb->enabled);
+        assert_string_equal(la->name, lb->name);
+        assert_string_equal(la->namespace_, lb->namespace_);
+        assert_string_equal(la->identity, lb->identity);
+        assert_int_equal(la->lease_duration, lb->lease_duration);
+        assert_int_equal(la->renew_deadline, lb->renew_deadline);
+        assert_int_equal(la->retry_period, lb->retry_period);
+        assert_int_equal(la->release_on_stop, lb->release_on_stop);
+
+        const struct fm_haproxy_config *ha = &a->haproxy, *hb = &b->haproxy;
+        assert_string_equal(ha->socket, hb->socket);
+        assert_int_equal(ha->timeout, hb->timeout);
+        assert_int_equal(ha->n_mappings, hb->n_mappings);
+        for (uint32_t i = 0; i < ha->n_mappings; i++) {
+                assert_string_equal(ha->mapping[i].deployment, hb->mapping[i].deployment);
+                assert_string_equal(ha->mapping[i].backend, hb->mapping[i].backend);
+                assert_string_equal(ha->mapping[i].server, hb->mapping[i].server);
+        }
+
+        const struct fm_mlflow_config *ma = &a->mlflow, *mb = &b->mlflow;
+        assert_string_equal(ma->uri, mb->uri);
+        assert_string_equal(ma->ca_file, mb->ca_file);
+        assert_string_equal(ma->token_file, mb->token_file);
+        assert_string_equal(ma->username_file, mb->username_file);
+        assert_string_equal(ma->password_file, mb->password_file);
+        assert_string_equal(ma->alias, mb->alias);
+        assert_string_equal(ma->threshold_tag, mb->threshold_tag);
+        assert_string_equal(ma->rolled_back_tag, mb->rolled_back_tag);
+        assert_int_equal(ma->timeout, mb->timeout);
+        assert_int_equal(ma->n_models, mb->n_models);
+        for (uint32_t i = 0; i < ma->n_models; i++) {
+                assert_string_equal(ma->models[i].deployment, mb->models[i].deployment);
+                assert_string_equal(ma->models[i].model, mb->models[i].model);
+        }
+
+        const struct fm_alertmanager_config *aa = &a->alertmanager, *ab = &b->alertmanager;
+        assert_string_equal(aa->url, ab->url);
+        assert_string_equal(aa->ca_file, ab->ca_file);
+        assert_int_equal(aa->timeout, ab->timeout);
+        assert_string_equal(aa->alertname, ab->alertname);
+        assert_string_equal(aa->generator_url, ab->generator_url);
+        assert_int_equal(aa->ttl, ab->ttl);
+        assert_int_equal(aa->n_labels, ab->n_labels);
+        for (uint32_t i = 0; i < aa->n_labels; i++) {
+                assert_string_equal(aa->labels[i].name, ab->labels[i].name);
+                assert_string_equal(aa->labels[i].value, ab->labels[i].value);
+        }
+}
+
 /* Field by field: struct assignment need not copy padding, so no memcmp. */
 static void assert_config_equal(const struct fm_config *a, const struct fm_config *b)
 {
@@ -295,6 +395,7 @@ static void assert_config_equal(const struct fm_config *a, const struct fm_confi
         assert_int_equal(pa->tune_window, pb->tune_window);
         assert_int_equal(pa->tune_cooldown, pb->tune_cooldown);
         assert_true(pa->initial_threshold == pb->initial_threshold);
+        assert_actuators_equal(&a->actuators, &b->actuators);
 }
 
 /* ---- defaults ----------------------------------------------------------------------------------
@@ -765,11 +866,56 @@ static void test_example(void **state)
                 "actuators.breaker_cooloff_s",
                 "actuators.breaker_cooloff_max_s",
                 "actuators.bindings",
+                "actuators.systemd.bus",
+                "actuators.systemd.address",
+                "actuators.systemd.job_timeout_s",
+                "actuators.systemd.job_mode",
+                "actuators.systemd.rollback_order",
+                "actuators.systemd.units",
+                "actuators.kubernetes.in_cluster",
+                "actuators.kubernetes.service_account_dir",
+                "actuators.kubernetes.server",
+                "actuators.kubernetes.token_file",
+                "actuators.kubernetes.ca_file",
+                "actuators.kubernetes.namespace",
+                "actuators.kubernetes.timeout_s",
+                "actuators.kubernetes.token_reread_s",
+                "actuators.kubernetes.traffic",
+                "actuators.kubernetes.events",
+                "actuators.kubernetes.workloads",
+                "actuators.kubernetes.lease.enabled",
+                "actuators.kubernetes.lease.name",
+                "actuators.kubernetes.lease.namespace",
+                "actuators.kubernetes.lease.identity",
+                "actuators.kubernetes.lease.lease_duration_s",
+                "actuators.kubernetes.lease.renew_deadline_s",
+                "actuators.kubernetes.lease.retry_period_s",
+                "actuators.kubernetes.lease.release_on_stop",
+                "actuators.haproxy.socket",
+                "actuators.haproxy.timeout_s",
+                "actuators.haproxy.backends",
+                "actuators.mlflow.uri",
+                "actuators.mlflow.ca_file",
+                "actuators.mlflow.token_file",
+                "actuators.mlflow.username_file",
+                "actuators.mlflow.password_file",
+                "actuators.mlflow.alias",
+                "actuators.mlflow.threshold_tag",
+                "actuators.mlflow.rolled_back_tag",
+                "actuators.mlflow.timeout_s",
+                "actuators.mlflow.models",
+                "actuators.alertmanager.url",
+                "actuators.alertmanager.ca_file",
+                "actuators.alertmanager.timeout_s",
+                "actuators.alertmanager.alertname",
+                "actuators.alertmanager.generator_url",
+                "actuators.alertmanager.ttl_s",
+                "actuators.alertmanager.labels",
         };
         FILE *f = fopen(EXAMPLE, "re");
         assert_non_null(f);
         char line[1024], level[4][64] = {{0}};
-        char found[4096] = "|";
+        char found[16384] = "|";
         while (fgets(line, sizeof(line), f)) {
                 size_t indent = strspn(line, " ");
                 const char *k = line + indent;
@@ -1175,6 +1321,556 @@ static void test_actuators_section(void **state)
         }
 }
 
+/* ---- the actuator backends' sections ----------------------------------------------------------
+ */
+
+struct bad_key {
+        const char *text; /* with @DIR@ and @A<n>@ placeholders */
+        const char *want; /* ":LINE: KEY: message" (a prefix of the message is enough) */
+};
+
+/* Each text gives exactly one error, "CONFIG:LINE: KEY: message", and leaves *cfg alone. */
+static void expect_bad_keys(struct fixture *fx, const struct bad_key *b, size_t n)
+{
+        unsigned failures = 0;
+        for (size_t i = 0; i < n; i++) {
+                struct fm_config cfg, orig;
+                memset(&cfg, 0x5a, sizeof(cfg));
+                memcpy(&orig, &cfg, sizeof(cfg));
+                int r = load_text(fx, b[i].text, &cfg);
+                char *want = expand(fx, b[i].want);
+                char full[2048];
+                snprintf(full, sizeof(full), "%s%s", fx->config, want);
+                if (r != -EINVAL || fx->n_errors != 1 || !contains(fx->out, full) ||
+                    memcmp(&cfg, &orig, sizeof(cfg)) != 0) {
+                        print_error("case %zu: r=%d n_errors=%u\n  want: %s\n  got:  %s\n", i, r,
+                                    fx->n_errors, full, fx->out ? fx->out : "(nothing)");
+                        failures++;
+                }
+                free(want);
+        }
+        assert_int_equal(failures, 0);
+}
+
+/* "actuators:\n  SECTION:\n    KEY:\n" and n entries "{deployment: d<i>}" (labels: "l<i>: x"). */
+static char *many_entries(const char *section, const char *key, unsigned n, bool labels)
+{
+        size_t cap = 256 + (size_t)n * 40, len = 0;
+        char *s = malloc(cap);
+        assert_non_null(s);
+        len += (size_t)snprintf(s, cap, "actuators:\n  %s:\n    %s:\n", section, key);
+        for (unsigned i = 0; i < n; i++)
+                len += (size_t)snprintf(s + len, cap - len,
+                                        labels ? "      l%u: x\n" : "      - {deployment: d%u}\n",
+                                        i);
+        assert_true(len < cap);
+        return s;
+}
+
+static void test_systemd_section(void **state)
+{
+        struct fixture *fx = *state;
+        struct fm_config cfg;
+
+        int r = load_text(fx,
+                          "actuators:\n"
+                          "  systemd:\n"
+                          "    bus: user\n"
+                          "    address: \"unix:path=/run/user/1000/bus\"\n"
+                          "    job_timeout_s: 2.5\n"
+                          "    job_mode: ignore-dependencies\n"
+                          "    rollback_order: stop_first\n"
+                          "    units:\n"
+                          "      - {deployment: web, unit: \"web-{version}@{index}.service\"}\n"
+                          "      - deployment: \"*\"\n"
+                          "        unit: \"{deployment}@{index}.service\"\n"
+                          "        instance_unit: \"{deployment}@{instance}.service\"\n",
+                          &cfg);
+        if (r != 0)
+                print_error("%s", fx->out);
+        assert_int_equal(r, 0);
+        const struct fm_systemd_config *sd = &cfg.actuators.systemd;
+        assert_int_equal(sd->bus, FM_SYSTEMD_BUS_USER);
+        assert_string_equal(sd->address, "unix:path=/run/user/1000/bus");
+        assert_int_equal(sd->job_timeout, 2500);
+        assert_string_equal(sd->job_mode, "ignore-dependencies");
+        assert_int_equal(sd->rollback_order, FM_SYSTEMD_STOP_FIRST);
+        assert_int_equal(sd->n_deployments, 2);
+        assert_string_equal(sd->deployments[0].deployment, "web");
+        assert_string_equal(sd->deployments[0].unit, "web-{version}@{index}.service");
+        assert_string_equal(sd->deployments[0].instance_unit, "{instance}.service"); /* default */
+        assert_string_equal(sd->deployments[1].deployment, "*");
+        assert_string_equal(sd->deployments[1].unit, "{deployment}@{index}.service");
+        assert_string_equal(sd->deployments[1].instance_unit, "{deployment}@{instance}.service");
+        assert_int_equal(fm_systemd_config_validate(sd), 0);
+
+        /* A list replaces the default one, "*" entry included. */
+        assert_int_equal(
+                load_text(fx, "actuators:\n  systemd:\n    units: [{deployment: web}]\n", &cfg), 0);
+        assert_int_equal(cfg.actuators.systemd.n_deployments, 1);
+        assert_string_equal(cfg.actuators.systemd.deployments[0].deployment, "web");
+        assert_string_equal(cfg.actuators.systemd.deployments[0].unit,
+                            "{deployment}-{version}@{index}.service");
+        assert_int_equal(load_text(fx, "actuators:\n  systemd:\n    units: []\n", &cfg), 0);
+        assert_int_equal(cfg.actuators.systemd.n_deployments, 0);
+
+        /* 64 named deployments and "*" fit; one more does not. */
+        char *text = many_entries("systemd", "units", 64, false);
+        size_t len = strlen(text);
+        text = realloc(text, len + 64);
+        assert_non_null(text);
+        snprintf(text + len, 64, "      - {deployment: \"*\"}\n");
+        assert_int_equal(load_text(fx, text, &cfg), 0);
+        assert_int_equal(cfg.actuators.systemd.n_deployments, 65);
+        free(text);
+        text = many_entries("systemd", "units", 65, false);
+        assert_int_equal(load_text(fx, text, &cfg), -EINVAL);
+        assert_true(contains(fx->out, ":3: actuators.systemd.units: at most 64 named deployments"));
+        free(text);
+        text = many_entries("systemd", "units", 66, false);
+        assert_int_equal(load_text(fx, text, &cfg), -EINVAL);
+        assert_true(contains(fx->out, ":3: actuators.systemd.units: at most 65 entries"));
+        free(text);
+
+        static const struct bad_key bad[] = {
+                {"actuators:\n  systemd:\n    bus: session\n",
+                 ":3: actuators.systemd.bus: expected system or user (got \"session\")"},
+                {"actuators:\n  systemd:\n    bus: 1\n",
+                 ":3: actuators.systemd.bus: expected system or user, got an integer"},
+                {"actuators:\n  systemd:\n    rollback_order: together\n",
+                 ":3: actuators.systemd.rollback_order: expected start_first or stop_first"},
+                {"actuators:\n  systemd:\n    job_mode: isolate\n",
+                 ":3: actuators.systemd.job_mode: expected replace, fail, replace-irreversibly, "
+                 "flush, ignore-dependencies or ignore-requirements (got \"isolate\")"},
+                {"actuators:\n  systemd:\n    job_timeout_s: 3601\n",
+                 ":3: actuators.systemd.job_timeout_s: must be at most 3600"},
+                {"actuators:\n  systemd:\n    address: \"unix:path=/a b\"\n",
+                 ":3: actuators.systemd.address: a D-Bus address is printable ASCII"},
+                {"actuators:\n  systemd:\n    address: @A512@\n",
+                 ":3: actuators.systemd.address: too long (at most 511 bytes)"},
+                {"actuators:\n  systemd:\n    units: web\n",
+                 ":3: actuators.systemd.units: expected a list of unit mappings, got a string"},
+                {"actuators:\n  systemd:\n    units: [web]\n",
+                 ":3: actuators.systemd.units[0]: each entry is a unit mapping: {deployment, "
+                 "unit, instance_unit}, not a string"},
+                {"actuators:\n  systemd:\n    units:\n      - {unit: \"x@{index}.service\"}\n",
+                 ":4: actuators.systemd.units[0]: each unit mapping needs deployment"},
+                {"actuators:\n  systemd:\n    units:\n      - deployment: web\n"
+                 "        template: \"x@.service\"\n",
+                 ":5: actuators.systemd.units[0].template: unknown key in a unit mapping "
+                 "(deployment, unit, instance_unit)"},
+                {"actuators:\n  systemd:\n    units:\n      - {deployment: Web}\n",
+                 ":4: actuators.systemd.units[0].deployment: expected a deployment name"},
+                {"actuators:\n  systemd:\n    units:\n      - deployment: web\n"
+                 "        unit: web.service\n",
+                 ":5: actuators.systemd.units[0].unit: expected a unit name pattern with "
+                 "{index} once"},
+                {"actuators:\n  systemd:\n    units:\n      - deployment: web\n"
+                 "        unit: \"web;x@{index}.service\"\n",
+                 ":5: actuators.systemd.units[0].unit: expected a unit name pattern"},
+                {"actuators:\n  systemd:\n    units:\n      - deployment: web\n"
+                 "        instance_unit: \"{version}.service\"\n",
+                 ":5: actuators.systemd.units[0].instance_unit: expected a unit name pattern "
+                 "with only {instance} and {deployment}"},
+                {"actuators:\n  systemd:\n    units:\n      - deployment: web\n"
+                 "        unit: \"@A130@@{index}.service\"\n",
+                 ":5: actuators.systemd.units[0].unit: too long (at most 127 bytes)"},
+                {"actuators:\n  systemd:\n    units:\n      - {deployment: web}\n"
+                 "      - {deployment: web}\n",
+                 ":5: actuators.systemd.units[1].deployment: deployment \"web\" has an entry "
+                 "already (actuators.systemd.units[0])"},
+        };
+        expect_bad_keys(fx, bad, sizeof(bad) / sizeof(bad[0]));
+}
+
+static void test_kubernetes_section(void **state)
+{
+        struct fixture *fx = *state;
+        struct fm_config cfg;
+
+        int r = load_text(
+                fx,
+                "actuators:\n"
+                "  bindings:\n"
+                "    - {deployment: \"*\", actions: [scale, rollback], backend: kubernetes}\n"
+                "  kubernetes:\n"
+                "    server: https://10.0.0.1:6443\n"
+                "    token_file: @DIR@/pass\n"
+                "    ca_file: @DIR@/ca.pem\n"
+                "    namespace: models\n"
+                "    timeout_s: 5\n"
+                "    token_reread_s: 30\n"
+                "    traffic: istio\n"
+                "    events: false\n"
+                "    workloads:\n"
+                "      - deployment: llm\n"
+                "        kind: inferenceservice\n"
+                "        name: llm-isvc\n"
+                "        storage_uri: \"s3://models/{deployment}/{version}\"\n"
+                "        route: llm-vs\n"
+                "        destination: \"{deployment}-{target}\"\n"
+                "      - {deployment: \"*\", container: server, image: "
+                "\"reg.example/m:{version}\"}\n"
+                "    lease:\n"
+                "      enabled: true\n"
+                "      name: fm-lock\n"
+                "      namespace: infra\n"
+                "      identity: \"ctl 1\"\n"
+                "      lease_duration_s: 20\n"
+                "      renew_deadline_s: 12\n"
+                "      retry_period_s: 3\n"
+                "      release_on_stop: false\n",
+                &cfg);
+        if (r != 0)
+                print_error("%s", fx->out);
+        assert_int_equal(r, 0);
+        const struct fm_kube_config *k = &cfg.actuators.kubernetes;
+        char path[600];
+        assert_false(k->in_cluster);
+        assert_string_equal(k->sa_dir, FM_KUBE_SA_DIR);
+        assert_string_equal(k->server, "https://10.0.0.1:6443");
+        snprintf(path, sizeof(path), "%s/pass", fx->dir);
+        assert_string_equal(k->token_file, path);
+        snprintf(path, sizeof(path), "%s/ca.pem", fx->dir);
+        assert_string_equal(k->ca_file, path);
+        assert_string_equal(k->namespace_, "models");
+        assert_int_equal(k->timeout, 5000);
+        assert_int_equal(k->token_reread, 30000);
+        assert_int_equal(k->traffic, FM_KUBE_TRAFFIC_ISTIO);
+        assert_false(k->events);
+        assert_int_equal(k->n_mappings, 2);
+        assert_string_equal(k->mapping[0].deployment, "llm");
+        assert_int_equal(k->mapping[0].kind, FM_KUBE_WORKLOAD_INFERENCESERVICE);
+        assert_string_equal(k->mapping[0].workload, "llm-isvc");
+        assert_string_equal(k->mapping[0].storage_uri, "s3://models/{deployment}/{version}");
+        assert_string_equal(k->mapping[0].traffic_name, "llm-vs");
+        assert_string_equal(k->mapping[0].destination, "{deployment}-{target}");
+        assert_string_equal(k->mapping[0].image, "");
+        assert_string_equal(k->mapping[1].deployment, "*");
+        assert_int_equal(k->mapping[1].kind, FM_KUBE_WORKLOAD_DEPLOYMENT);
+        assert_string_equal(k->mapping[1].container, "server");
+        assert_string_equal(k->mapping[1].image, "reg.example/m:{version}");
+        assert_string_equal(k->mapping[1].workload, "");
+        assert_true(k->lease.enabled);
+        assert_string_equal(k->lease.name, "fm-lock");
+        assert_string_equal(k->lease.namespace_, "infra");
+        assert_string_equal(k->lease.identity, "ctl 1");
+        assert_int_equal(k->lease.lease_duration, 20000);
+        assert_int_equal(k->lease.renew_deadline, 12000);
+        assert_int_equal(k->lease.retry_period, 3000);
+        assert_false(k->lease.release_on_stop);
+        assert_int_equal(fm_kube_config_validate(k), 0);
+        assert_int_equal(fm_executor_config_validate(&cfg.actuators), 0);
+
+        /* In a cluster the service account gives the server. */
+        assert_int_equal(load_text(fx,
+                                   "actuators:\n  kubernetes:\n    in_cluster: true\n"
+                                   "    service_account_dir: /run/sa\n    lease: {enabled: true}\n",
+                                   &cfg),
+                         0);
+        assert_true(cfg.actuators.kubernetes.in_cluster);
+        assert_string_equal(cfg.actuators.kubernetes.sa_dir, "/run/sa");
+        assert_int_equal(fm_kube_config_validate(&cfg.actuators.kubernetes), 0);
+
+        static const struct bad_key bad[] = {
+                {"actuators:\n  kubernetes:\n    traffic: linkerd\n",
+                 ":3: actuators.kubernetes.traffic: expected none, istio or gateway (got "
+                 "\"linkerd\")"},
+                {"actuators:\n  kubernetes:\n    server: ftp://api:6443\n",
+                 ":3: actuators.kubernetes.server: expected an http:// or https:// URL"},
+                {"actuators:\n  kubernetes:\n    server: \"https://api:6443/?x=1\"\n",
+                 ":3: actuators.kubernetes.server: must not contain spaces, control characters, ? "
+                 "or #"},
+                {"actuators:\n  kubernetes:\n    namespace: Models\n",
+                 ":3: actuators.kubernetes.namespace: expected \"\" or an RFC 1123 label"},
+                {"actuators:\n  kubernetes:\n    token_file: @DIR@/nope\n",
+                 ":3: actuators.kubernetes.token_file: cannot access @DIR@/nope"},
+                {"actuators:\n  kubernetes:\n    ca_file: @DIR@/subdir\n",
+                 ":3: actuators.kubernetes.ca_file: @DIR@/subdir is a directory"},
+                {"actuators:\n  kubernetes:\n    service_account_dir: run/sa\n",
+                 ":3: actuators.kubernetes.service_account_dir: must be an absolute path"},
+                {"actuators:\n  kubernetes:\n    timeout_s: 301\n",
+                 ":3: actuators.kubernetes.timeout_s: must be at most 300"},
+                {"actuators:\n  kubernetes:\n    in_cluster: true\n    server: https://api:6443\n",
+                 ":4: actuators.kubernetes.server: must be empty with in_cluster: true"},
+                {"actuators:\n  kubernetes:\n    lease:\n      enabled: true\n",
+                 ":4: actuators.kubernetes.lease.enabled: the Lease needs the Kubernetes API"},
+                {"actuators:\n  bindings:\n    - {deployment: \"*\", actions: [scale], "
+                 "backend: kubernetes}\n",
+                 ":2: actuators.bindings: a binding names kubernetes: set "
+                 "actuators.kubernetes.server"},
+                {"actuators:\n  kubernetes:\n    workloads:\n      - {deployment: web, kind: "
+                 "statefulset}\n",
+                 ":4: actuators.kubernetes.workloads[0].kind: expected deployment or "
+                 "inferenceservice (got \"statefulset\")"},
+                {"actuators:\n  kubernetes:\n    workloads:\n      - {deployment: web, name: "
+                 "Web_1}\n",
+                 ":4: actuators.kubernetes.workloads[0].name: expected an RFC 1123 subdomain"},
+                {"actuators:\n  kubernetes:\n    workloads:\n      - {deployment: web, "
+                 "container: a.b}\n",
+                 ":4: actuators.kubernetes.workloads[0].container: expected \"\" or an RFC 1123 "
+                 "label"},
+                {"actuators:\n  kubernetes:\n    workloads:\n      - deployment: web\n"
+                 "        image: \"reg/m:{tag}\"\n",
+                 ":5: actuators.kubernetes.workloads[0].image: the placeholders are "
+                 "{deployment}, {version} and {target}"},
+                {"actuators:\n  kubernetes:\n    workloads:\n      - deployment: web\n"
+                 "        route: \"a b\"\n",
+                 ":5: actuators.kubernetes.workloads[0].route: expected an RFC 1123 subdomain"},
+                {"actuators:\n  kubernetes:\n    workloads:\n      - {deployment: a.-b}\n",
+                 ":4: actuators.kubernetes.workloads[0].deployment: must also be an RFC 1123 "
+                 "subdomain"},
+                {"actuators:\n  kubernetes:\n    workloads:\n      - {deployment: web, "
+                 "routes: x}\n",
+                 ":4: actuators.kubernetes.workloads[0].routes: unknown key in a workload "
+                 "mapping (deployment, kind, name, container, image, storage_uri, route, "
+                 "destination)"},
+                {"actuators:\n  kubernetes:\n    lease:\n      name: Lock\n",
+                 ":4: actuators.kubernetes.lease.name: expected an RFC 1123 subdomain"},
+                {"actuators:\n  kubernetes:\n    lease:\n      identity: \"a\\tb\"\n",
+                 ":4: actuators.kubernetes.lease.identity: must not contain control characters"},
+                {"actuators:\n  kubernetes:\n    lease:\n      identity: @A129@\n",
+                 ":4: actuators.kubernetes.lease.identity: too long (at most 128 bytes)"},
+                {"actuators:\n  kubernetes:\n    lease:\n      lease_duration_s: 15.5\n",
+                 ":4: actuators.kubernetes.lease.lease_duration_s: must be whole seconds"},
+                {"actuators:\n  kubernetes:\n    lease:\n      lease_duration_s: 3601\n",
+                 ":4: actuators.kubernetes.lease.lease_duration_s: must be at most 3600"},
+                {"actuators:\n  kubernetes:\n    lease:\n      renew_deadline_s: 20\n",
+                 ":4: actuators.kubernetes.lease.renew_deadline_s: renew_deadline_s (20) must "
+                 "be less than lease_duration_s (15)"},
+                {"actuators:\n  kubernetes:\n    lease:\n      retry_period_s: 9\n",
+                 ":4: actuators.kubernetes.lease.retry_period_s: renew_deadline_s (10) must be "
+                 "more than 1.2 times retry_period_s (9)"},
+                {"actuators:\n  kubernetes:\n    lease:\n      retry_period_s: 0.005\n",
+                 ":4: actuators.kubernetes.lease.retry_period_s: must be at least 0.01"},
+        };
+        expect_bad_keys(fx, bad, sizeof(bad) / sizeof(bad[0]));
+}
+
+static void test_haproxy_section(void **state)
+{
+        struct fixture *fx = *state;
+        struct fm_config cfg;
+
+        int r = load_text(fx,
+                          "actuators:\n"
+                          "  haproxy:\n"
+                          "    socket: ipv4@127.0.0.1:9999\n"
+                          "    timeout_s: 1.5\n"
+                          "    backends:\n"
+                          "      - {deployment: web, backend: web_be, server: "
+                          "\"{deployment}-{target}\"}\n"
+                          "      - {deployment: \"*\"}\n",
+                          &cfg);
+        if (r != 0)
+                print_error("%s", fx->out);
+        assert_int_equal(r, 0);
+        const struct fm_haproxy_config *h = &cfg.actuators.haproxy;
+        assert_string_equal(h->socket, "ipv4@127.0.0.1:9999");
+        assert_int_equal(h->timeout, 1500);
+        assert_int_equal(h->n_mappings, 2);
+        assert_int_equal(fm_haproxy_config_validate(h), 0);
+        char backend[FM_HAPROXY_NAME_MAX + 1], server[FM_HAPROXY_NAME_MAX + 1];
+        assert_int_equal(fm_haproxy_map(h, "web", "v2", backend, server), 0);
+        assert_string_equal(backend, "web_be");
+        assert_string_equal(server, "web-v2");
+        assert_int_equal(fm_haproxy_map(h, "chat", "v1", backend, server), 0);
+        assert_string_equal(backend, "chat");
+        assert_string_equal(server, "v1");
+
+        char *text = many_entries("haproxy", "backends", 65, false);
+        assert_int_equal(load_text(fx, text, &cfg), -EINVAL);
+        assert_true(contains(fx->out, ":3: actuators.haproxy.backends: at most 64 entries\n"));
+        free(text);
+
+        static const struct bad_key bad[] = {
+                {"actuators:\n  haproxy:\n    socket: ipv4@10.0.0.1:9999\n",
+                 ":3: actuators.haproxy.socket: expected the absolute path of a unix socket"},
+                {"actuators:\n  haproxy:\n    socket: admin.sock\n",
+                 ":3: actuators.haproxy.socket: expected the absolute path of a unix socket"},
+                {"actuators:\n  haproxy:\n    socket: /@A107@\n",
+                 ":3: actuators.haproxy.socket: too long (at most 107 bytes)"},
+                {"actuators:\n  haproxy:\n    timeout_s: 0\n",
+                 ":3: actuators.haproxy.timeout_s: must be greater than 0"},
+                {"actuators:\n  haproxy:\n    backends:\n      - {deployment: web, backend: "
+                 "\"web be\"}\n",
+                 ":4: actuators.haproxy.backends[0].backend: expected \"\" or a name"},
+                {"actuators:\n  haproxy:\n    backends:\n      - deployment: web\n"
+                 "        server: \"{target};disable\"\n",
+                 ":5: actuators.haproxy.backends[0].server: expected a server name pattern"},
+                {"actuators:\n  haproxy:\n    backends:\n      - {deployment: web, weight: 1}\n",
+                 ":4: actuators.haproxy.backends[0].weight: unknown key in a backend mapping "
+                 "(deployment, backend, server)"},
+                {"actuators:\n  haproxy:\n    backends:\n      - {deployment: web, server: 1}\n",
+                 ":4: actuators.haproxy.backends[0].server: expected a string, got an integer"},
+        };
+        expect_bad_keys(fx, bad, sizeof(bad) / sizeof(bad[0]));
+}
+
+static void test_mlflow_section(void **state)
+{
+        struct fixture *fx = *state;
+        struct fm_config cfg;
+
+        int r = load_text(fx,
+                          "actuators:\n"
+                          "  mlflow:\n"
+                          "    uri: https://mlflow.example:8443/prefix\n"
+                          "    ca_file: @DIR@/ca.pem\n"
+                          "    username_file: @DIR@/user\n"
+                          "    password_file: @DIR@/pass\n"
+                          "    token_file: @DIR@/pass\n"
+                          "    alias: champion\n"
+                          "    threshold_tag: fm.threshold\n"
+                          "    rolled_back_tag: fm/rolled back\n"
+                          "    timeout_s: 30\n"
+                          "    models:\n"
+                          "      - {deployment: web, model: web-classifier}\n",
+                          &cfg);
+        if (r != 0)
+                print_error("%s", fx->out);
+        assert_int_equal(r, 0);
+        const struct fm_mlflow_config *m = &cfg.actuators.mlflow;
+        char path[600];
+        assert_string_equal(m->uri, "https://mlflow.example:8443/prefix");
+        snprintf(path, sizeof(path), "%s/ca.pem", fx->dir);
+        assert_string_equal(m->ca_file, path);
+        snprintf(path, sizeof(path), "%s/user", fx->dir);
+        assert_string_equal(m->username_file, path);
+        snprintf(path, sizeof(path), "%s/pass", fx->dir);
+        assert_string_equal(m->password_file, path);
+        assert_string_equal(m->token_file, path);
+        assert_string_equal(m->alias, "champion");
+        assert_string_equal(m->threshold_tag, "fm.threshold");
+        assert_string_equal(m->rolled_back_tag, "fm/rolled back");
+        assert_int_equal(m->timeout, 30000);
+        assert_int_equal(m->n_models, 1); /* the default "*" entry is gone */
+        assert_string_equal(m->models[0].deployment, "web");
+        assert_string_equal(m->models[0].model, "web-classifier");
+        assert_int_equal(fm_mlflow_config_validate(m), 0);
+
+        assert_int_equal(
+                load_text(fx, "actuators:\n  mlflow:\n    models: [{deployment: web}]\n", &cfg), 0);
+        assert_string_equal(cfg.actuators.mlflow.models[0].model, "*");
+
+        static const struct bad_key bad[] = {
+                {"actuators:\n  mlflow:\n    uri: mlflow:5000\n",
+                 ":3: actuators.mlflow.uri: expected an http:// or https:// URL"},
+                {"actuators:\n  mlflow:\n    uri: http://\n",
+                 ":3: actuators.mlflow.uri: the host is empty"},
+                {"actuators:\n  mlflow:\n    uri: http://@A256@\n",
+                 ":3: actuators.mlflow.uri: too long (at most 255 bytes)"},
+                {"actuators:\n  mlflow:\n    alias: Latest\n",
+                 ":3: actuators.mlflow.alias: expected an MLflow alias"},
+                {"actuators:\n  mlflow:\n    alias: v3\n",
+                 ":3: actuators.mlflow.alias: expected an MLflow alias"},
+                {"actuators:\n  mlflow:\n    threshold_tag: \"fm:threshold\"\n",
+                 ":3: actuators.mlflow.threshold_tag: expected an MLflow tag key"},
+                {"actuators:\n  mlflow:\n    rolled_back_tag: \"\"\n",
+                 ":3: actuators.mlflow.rolled_back_tag: expected an MLflow tag key"},
+                {"actuators:\n  mlflow:\n    timeout_s: 601\n",
+                 ":3: actuators.mlflow.timeout_s: must be at most 600"},
+                {"actuators:\n  mlflow:\n    username_file: @DIR@/user\n",
+                 ":3: actuators.mlflow.username_file: needs actuators.mlflow.password_file"},
+                {"actuators:\n  mlflow:\n    username_file: @DIR@/user\n"
+                 "    password_file: @DIR@/nope\n",
+                 ":4: actuators.mlflow.password_file: cannot access @DIR@/nope"},
+                {"actuators:\n  mlflow:\n    models:\n      - {deployment: web, model: \"\"}\n",
+                 ":4: actuators.mlflow.models[0].model: must not be empty"},
+                {"actuators:\n  mlflow:\n    models:\n      - {model: web}\n",
+                 ":4: actuators.mlflow.models[0]: each model mapping needs deployment"},
+                {"actuators:\n  mlflow:\n    models: {web: web}\n",
+                 ":3: actuators.mlflow.models: expected a list of model mappings, got a mapping"},
+        };
+        expect_bad_keys(fx, bad, sizeof(bad) / sizeof(bad[0]));
+}
+
+static void test_alertmanager_section(void **state)
+{
+        struct fixture *fx = *state;
+        struct fm_config cfg;
+
+        int r = load_text(fx,
+                          "actuators:\n"
+                          "  alertmanager:\n"
+                          "    url: http://127.0.0.1:19093/\n"
+                          "    ca_file: @DIR@/ca.pem\n"
+                          "    timeout_s: 3\n"
+                          "    alertname: FleetmedicTest\n"
+                          "    generator_url: https://grafana.example/d/fleet\n"
+                          "    ttl_s: 3600\n"
+                          "    labels:\n"
+                          "      team: ml\n"
+                          "      env: \"prod eu\"\n",
+                          &cfg);
+        if (r != 0)
+                print_error("%s", fx->out);
+        assert_int_equal(r, 0);
+        const struct fm_alertmanager_config *a = &cfg.actuators.alertmanager;
+        char path[600];
+        assert_string_equal(a->url, "http://127.0.0.1:19093/");
+        snprintf(path, sizeof(path), "%s/ca.pem", fx->dir);
+        assert_string_equal(a->ca_file, path);
+        assert_int_equal(a->timeout, 3000);
+        assert_string_equal(a->alertname, "FleetmedicTest");
+        assert_string_equal(a->generator_url, "https://grafana.example/d/fleet");
+        assert_int_equal(a->ttl, 3600000);
+        assert_int_equal(a->n_labels, 2);
+        assert_string_equal(a->labels[0].name, "team");
+        assert_string_equal(a->labels[0].value, "ml");
+        assert_string_equal(a->labels[1].name, "env");
+        assert_string_equal(a->labels[1].value, "prod eu");
+        assert_int_equal(fm_alertmanager_config_validate(a), 0);
+
+        char *text = many_entries("alertmanager", "labels", 16, true);
+        assert_int_equal(load_text(fx, text, &cfg), 0);
+        assert_int_equal(cfg.actuators.alertmanager.n_labels, 16);
+        free(text);
+        text = many_entries("alertmanager", "labels", 17, true);
+        assert_int_equal(load_text(fx, text, &cfg), -EINVAL);
+        assert_true(contains(fx->out, ":3: actuators.alertmanager.labels: at most 16 labels"));
+        free(text);
+
+        static const struct bad_key bad[] = {
+                {"actuators:\n  alertmanager:\n    url: localhost:9093\n",
+                 ":3: actuators.alertmanager.url: expected an http:// or https:// URL"},
+                {"actuators:\n  alertmanager:\n    url: \"http://am:9093/#x\"\n",
+                 ":3: actuators.alertmanager.url: must not contain spaces"},
+                {"actuators:\n  alertmanager:\n    generator_url: grafana\n",
+                 ":3: actuators.alertmanager.generator_url: expected an http:// or https:// URL"},
+                {"actuators:\n  alertmanager:\n    alertname: \"\"\n",
+                 ":3: actuators.alertmanager.alertname: must not be empty"},
+                {"actuators:\n  alertmanager:\n    ca_file: @DIR@/nope\n",
+                 ":3: actuators.alertmanager.ca_file: cannot access"},
+                {"actuators:\n  alertmanager:\n    ttl_s: 0.5\n",
+                 ":3: actuators.alertmanager.ttl_s: must be 0 (no endsAt) or between 1 and "
+                 "604800 (got 0.5)"},
+                {"actuators:\n  alertmanager:\n    ttl_s: 604801\n",
+                 ":3: actuators.alertmanager.ttl_s: must be at most 604800"},
+                {"actuators:\n  alertmanager:\n    ttl_s: -1\n",
+                 ":3: actuators.alertmanager.ttl_s: must be at least 0"},
+                {"actuators:\n  alertmanager:\n    labels:\n      team: ml\n      severity: x\n",
+                 ":5: actuators.alertmanager.labels.severity: alertname, severity, deployment "
+                 "and instance are set by fleetmedic"},
+                {"actuators:\n  alertmanager:\n    labels:\n      2team: ml\n",
+                 ":4: actuators.alertmanager.labels.2team: a label name is a letter or _"},
+                {"actuators:\n  alertmanager:\n    labels:\n      team-a: ml\n",
+                 ":4: actuators.alertmanager.labels.team-a: a label name is a letter or _"},
+                {"actuators:\n  alertmanager:\n    labels:\n      @A64@: ml\n",
+                 ":4: actuators.alertmanager.labels.@A64@: a label name is at most 63 bytes"},
+                {"actuators:\n  alertmanager:\n    labels:\n      team: 42\n",
+                 ":4: actuators.alertmanager.labels.team: expected a string, got an integer"},
+                {"actuators:\n  alertmanager:\n    labels:\n      team: \"a\\nb\"\n",
+                 ":4: actuators.alertmanager.labels.team: must not contain control characters"},
+                {"actuators:\n  alertmanager:\n    labels:\n      team: @A256@\n",
+                 ":4: actuators.alertmanager.labels.team: too long (at most 255 bytes)"},
+                {"actuators:\n  alertmanager:\n    labels: [team]\n",
+                 ":3: actuators.alertmanager.labels: expected a mapping of label names to "
+                 "values, got a sequence"},
+        };
+        expect_bad_keys(fx, bad, sizeof(bad) / sizeof(bad[0]));
+}
+
 /* Every problem in a file is reported, in line order, each once. */
 static void test_many_errors(void **state)
 {
@@ -1541,6 +2237,11 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_locale, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_example, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_actuators_section, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_systemd_section, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_kubernetes_section, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_haproxy_section, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_mlflow_section, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_alertmanager_section, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_bad, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_policy_sections, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_many_errors, setup, teardown),
