@@ -67,6 +67,7 @@ struct daemon {
         struct fm_core *core;
         struct fm_journal *journal;
         struct fm_executor *executor;
+        bool settling;          /* a previous run's actions are being observed: no decisions yet */
         struct fm_fleet *fleet; /* the core's */
         struct fm_event *ev;
         struct fm_mqtt *mqtt;
@@ -639,6 +640,18 @@ static int on_tick(sd_event_source *s, uint64_t usec, void *userdata)
         const struct fm_plan *plan;
         struct fm_core_tick_errors e;
 
+        /*
+         * Settle first, then decide: a decision taken while a previous run's
+         * action is still being observed would meet its pending journal key
+         * ("in_progress") and be lost. Events keep updating the fleet meanwhile.
+         */
+        if (d->settling) {
+                if (fm_executor_in_flight(d->executor) > 0)
+                        return arm(s, d->cfg.tick);
+                d->settling = false;
+                log_info("settled; deciding again");
+        }
+
         (void)fm_core_tick(d->core, now, &plan, &e);
         if (e.reconcile < 0 && e.reconcile != -ENOBUFS)
                 log_error("a policy failed: %s", strerror(-e.reconcile));
@@ -802,8 +815,11 @@ static int daemon_start(struct daemon *d)
         force_dry_run(&d->cfg);
         struct fm_core_config core;
         fm_config_core(&d->cfg, &core);
-        if ((r = fm_decoder_new(&dcfg, &d->decoder)) < 0 || (r = fm_core_new(&core, &d->core)) < 0)
+        if ((r = fm_decoder_new(&dcfg, &d->decoder)) < 0 ||
+            (r = fm_core_new(&core, &d->core)) < 0) {
+                log_error("cannot set up the decision core: %s", strerror(-r));
                 return r;
+        }
         d->fleet = fm_core_fleet(d->core);
         (void)fm_metric_hist_init(&d->decode_seconds, decode_bounds, ARRAY_SIZE(decode_bounds));
         d->warn = (struct fm_ratelimit){.interval = WARN_INTERVAL_MS, .burst = WARN_BURST};
@@ -838,8 +854,12 @@ static int daemon_start(struct daemon *d)
                 return r;
         }
         r = fm_executor_settle(d->executor, d->started);
-        if (r > 0)
-                log_notice("settling %d actions a previous run began and did not finish", r);
+        if (r > 0) {
+                log_notice("settling %d actions a previous run began and did not finish; "
+                           "no decision is taken until they are",
+                           r);
+                d->settling = true;
+        }
         r = sd_event_add_time_relative(d->event, &d->tick, CLOCK_MONOTONIC,
                                        (uint64_t)d->cfg.tick * 1000, 0, on_tick, d);
         if (r < 0)
