@@ -398,6 +398,31 @@ class CrashTest(unittest.TestCase):
         d.stop()
 
     @with_diag
+    def test_d_events_during_settle(self):
+        """Events arrive at once after the restart while the settle's observation is slow:
+        no decision is taken before the settle ends, so the rollback is not lost to a key
+        that is still pending; it is carried out once."""
+        d = self.env.daemon(self.broker, config=self.config, start=False)
+        self.start_daemon(d, "journal-begun")
+        self.killed_by_failpoint(d, "journal-begun")
+        self.fake.admin("faults", {"count": 1, "status": 0, "delay_ms": 3000})  # slow observe
+        self.start_daemon(d)
+
+        def rolled_back():
+            _, ds = records_of(self.journal(d), KEY)
+            return any(r["outcome"] == "ok" for r in ds)
+
+        self.feed_until(rolled_back, 30, "the rollback to be carried out after a slow settle")
+        self.feed_for(1.5)
+        self.assertEqual(len(self.fake.alias_moves()), 1, "exactly one alias move")
+        self.assertEqual(self.fake.alias(), "1")
+        _, dones = records_of(self.journal(d), KEY)
+        self.assertEqual([r["outcome"] for r in dones], ["unknown", "ok"])
+        self.assertEqual(self.recent(d, type="execution", key=KEY, outcome="in_progress"), [],
+                         "no decision met the pending key")
+        d.stop()
+
+    @with_diag
     def test_c_clean_run(self):
         """No failpoint: the rollback is carried out once and its execution record (outcome
         ok) is published on the decisions topic."""
