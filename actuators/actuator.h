@@ -57,7 +57,7 @@
 /* Limits. */
 #define FM_ACTUATOR_QUEUE_MAX 1024   /* requests held at once (in flight or undrained) */
 #define FM_ACTUATOR_BACKENDS_MAX 16  /* backends per actuator */
-#define FM_ACTUATOR_WEIGHTS_MAX 32   /* weights of one set_weights request */
+#define FM_ACTUATOR_WEIGHTS_MAX 100  /* weights of one request: FM_TRAFFIC_TARGETS_MAX */
 #define FM_ACTUATOR_DETAIL_MAX 256   /* observed detail of an outcome, with its NUL */
 #define FM_ACTUATOR_ATTEMPTS_MAX 100 /* upper limit of config.max_attempts */
 #define FM_ACTUATOR_RETRY_AFTER_MAX ((fm_ms)3600 * FM_MS_PER_S) /* server hints are capped here */

@@ -1380,6 +1380,7 @@ static const struct field fleet_fields[] = {
         COUNT("max_instances", fleet.max_instances, 1, UINT32_MAX),
         COUNT("max_instances_per_deployment", fleet.max_instances_per_deployment, 1, UINT32_MAX),
         DURATION("forget_after_s", fleet.forget_after, 0, DURATION_MAX_S),
+        DURATION0("retire_grace_s", fleet.retire_grace, 30 * 86400),
         DURATION("version_retention_s", fleet.version_retention, 0, DURATION_MAX_S),
         DURATION("gauge_tau_s", fleet.gauge_tau, 0, DURATION_MAX_S),
         DURATION("latency_window_s", fleet.latency_window, 0, DURATION_MAX_S),
@@ -1601,6 +1602,7 @@ static const struct field governor_fields[] = {
         NUMBER0("freeze_share", governor.freeze_share, 0, 1),
         DURATION("freeze_span_s", governor.freeze_span, 0, 30 * 86400),
         COUNT("freeze_min_silent", governor.freeze_min_silent, 1, UINT32_MAX),
+        DURATION0("freeze_hold_s", governor.freeze_hold, 30 * 86400),
         {0},
 };
 
@@ -1682,6 +1684,7 @@ static const struct field rollback_fields[] = {
         NUMBER("psi_threshold", policies.rollback.psi_threshold, 0, 1e6),
         COUNT("psi_min_samples", policies.rollback.psi_min_samples, 1, UINT32_MAX),
         COUNT("min_requests", policies.rollback.min_requests, 1, UINT32_MAX),
+        COUNT("min_errors", policies.rollback.min_errors, 1, UINT32_MAX),
         COUNT("min_outcomes", policies.rollback.min_outcomes, 1, UINT32_MAX),
         NUMBER0("confidence", policies.rollback.confidence, 0.5, 0.999999),
         DURATION0("known_good_after_s", policies.rollback.known_good_after, 30 * 86400),

@@ -95,6 +95,14 @@ int fm_core_apply(struct fm_core *c, const struct fm_event *ev, enum fm_reject *
         return fm_fleet_apply(c->fleet, ev, ret_reason);
 }
 
+int fm_core_note_scaled(struct fm_core *c, const char *deployment, uint32_t from, uint32_t to,
+                        fm_ms now)
+{
+        if (!c)
+                return -EINVAL;
+        return fm_fleet_note_scaled(c->fleet, deployment, from, to, now);
+}
+
 int fm_core_tick(struct fm_core *c, fm_ms now, const struct fm_plan **ret_plan,
                  struct fm_core_tick_errors *errors)
 {

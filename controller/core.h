@@ -53,6 +53,18 @@ int fm_core_reconfigure(struct fm_core *c, const struct fm_core_config *cfg);
 /* Applies one decoded event (fm_fleet_apply()). */
 int fm_core_apply(struct fm_core *c, const struct fm_event *ev, enum fm_reject *ret_reason);
 
+/*
+ * Tells the core that a scale of the deployment from `from` to `to`
+ * replicas was carried out at now (fm_fleet_note_scaled()): for a grace
+ * period the instances a scale-down removed are retired when they go
+ * silent, instead of opening their breakers and asking for restarts of
+ * instances that no longer exist. Shells call it when the actuator reports
+ * a scale action done, with the action's own from and to. Returns 0,
+ * -EINVAL or -ENOENT (the deployment is not known).
+ */
+int fm_core_note_scaled(struct fm_core *c, const char *deployment, uint32_t from, uint32_t to,
+                        fm_ms now);
+
 /* What went wrong in a tick, stage by stage: 0 or a negative errno each. */
 struct fm_core_tick_errors {
         int reconcile; /* a policy failed; -ENOBUFS: the plan overflowed */

@@ -269,10 +269,15 @@ static void on_execution(void *userdata, const struct fm_execution *e)
                 o++;
         if (o < N_EXECUTION_OUTCOMES)
                 d->executions[k >= 0 ? k : _FM_BACKEND_KIND_MAX][o]++;
+        bool ok = strcmp(e->outcome, "ok") == 0;
+        /* the instances a scale-down removed fall silent: retired, not failed */
+        if (ok && e->action == FM_ACTION_SCALE && e->backend &&
+            strcmp(e->backend, fm_backend_kind_name(FM_BACKEND_DRYRUN)) != 0)
+                (void)fm_core_note_scaled(d->core, e->deployment, e->scale_from, e->scale_to,
+                                          e->finished);
         fm_buf_reset(b);
         if (fm_audit_execution(b, e) < 0)
                 return;
-        bool ok = strcmp(e->outcome, "ok") == 0;
         fm_log_full(ok ? LOG_NOTICE : LOG_ERR, e->deployment, e->instance[0] ? e->instance : NULL,
                     e->policy, "%s %s%s%s via %s: %s%s%s", fm_action_name(e->action), e->deployment,
                     e->instance[0] ? "/" : "", e->instance, e->backend ? e->backend : "no backend",

@@ -96,6 +96,7 @@ struct tracked {
         bool settled;
         char deployment[FM_NAME_MAX + 1];
         char instance[FM_NAME_MAX + 1];
+        uint32_t scale_from, scale_to;
 };
 
 struct fm_executor {
@@ -180,6 +181,8 @@ static void collect(struct fm_executor *x)
                         .backend = backend_names[t->backend],
                         .outcome = r < 0 ? "journal_error" : outcome,
                         .detail = o.detail,
+                        .scale_from = t->scale_from,
+                        .scale_to = t->scale_to,
                         .attempts = o.attempts,
                         .submitted = o.submitted,
                         .finished = o.finished,
@@ -453,6 +456,10 @@ static int hand_over(struct fm_executor *x, int index, const struct fm_action_re
         };
         memcpy(t->deployment, req->deployment, sizeof(t->deployment));
         memcpy(t->instance, req->instance, sizeof(t->instance));
+        if (req->action == FM_ACTION_SCALE) {
+                t->scale_from = req->arg.scale.from;
+                t->scale_to = req->arg.scale.to;
+        }
         x->in_flight++;
         (void)sd_event_source_set_enabled(x->kick, SD_EVENT_ONESHOT);
         return 0;

@@ -109,7 +109,8 @@ struct fm_execution {
          * (settling: not observed in effect).
          */
         const char *outcome;
-        const char *detail; /* "" when none */
+        const char *detail;            /* "" when none */
+        uint32_t scale_from, scale_to; /* the replicas of a scale; 0 otherwise */
         uint32_t attempts;
         fm_ms submitted, finished;
         bool settled; /* from fm_executor_settle() */

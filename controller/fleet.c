@@ -21,6 +21,7 @@ void fm_fleet_config_default(struct fm_fleet_config *cfg)
                 .max_instances = 65536,
                 .max_instances_per_deployment = 8192,
                 .forget_after = 15 * 60 * FM_MS_PER_S,
+                .retire_grace = 10 * 60 * FM_MS_PER_S,
                 .version_retention = 24 * 3600 * FM_MS_PER_S,
                 .gauge_tau = 30 * FM_MS_PER_S,
                 .latency_window = 5 * 60 * FM_MS_PER_S,
@@ -38,6 +39,8 @@ int fm_fleet_config_validate(const struct fm_fleet_config *cfg)
             cfg->max_instances_per_deployment == 0)
                 return -EINVAL;
         if (cfg->forget_after <= 0 || cfg->version_retention <= 0 || cfg->gauge_tau <= 0)
+                return -EINVAL;
+        if (cfg->retire_grace < 0 || cfg->retire_grace > FM_BREAKER_OPEN_MAX_LIMIT)
                 return -EINVAL;
         if (cfg->latency_slots == 0 || cfg->latency_slots > FM_SKETCH_RING_MAX_SLOTS ||
             cfg->latency_window <= 0 || cfg->latency_window % cfg->latency_slots != 0)
@@ -601,6 +604,62 @@ static int evaluate_instance(struct fm_fleet *f, struct fm_instance *i, fm_ms no
         return emit(userdata, &t);
 }
 
+int fm_fleet_note_scaled(struct fm_fleet *f, const char *deployment, uint32_t from, uint32_t to,
+                         fm_ms now)
+{
+        if (!f || !deployment)
+                return -EINVAL;
+        struct fm_deployment *d = fm_fleet_find_deployment(f, deployment);
+        if (!d)
+                return -ENOENT;
+        if (to < from) {
+                uint64_t p = (uint64_t)d->retire_pending + (from - to);
+                uint32_t cap = f->cfg.max_instances_per_deployment;
+                d->retire_pending = p > cap ? cap : (uint32_t)p;
+                d->retire_until = now + f->cfg.retire_grace;
+                d->retiring = true;
+        }
+        d->retire_to = to;
+        return 0;
+}
+
+/* Instances of d a noted scale-down still lets go; 0 outside the grace. */
+static uint32_t departures_due(const struct fm_deployment *d, fm_ms now)
+{
+        if (!d->retiring || now > d->retire_until)
+                return 0;
+        uint32_t surplus = d->n_instances > d->retire_to ? d->n_instances - d->retire_to : 0;
+        return surplus > d->retire_pending ? surplus : d->retire_pending;
+}
+
+/*
+ * Retires silent instances of d while departures are due, the longest
+ * silent first (ties: fleet order). Quadratic in the departures, which a
+ * scale bounds; usually every silent instance goes in the first pass.
+ */
+static void retire(struct fm_fleet *f, struct fm_deployment *d, fm_ms now)
+{
+        fm_ms hb = f->cfg.breaker.heartbeat_timeout;
+        uint32_t due = departures_due(d, now);
+        if (d->retiring && now > d->retire_until) {
+                d->retiring = false;
+                d->retire_pending = 0;
+        }
+        while (due > 0) {
+                struct fm_instance *pick = NULL;
+                for (struct fm_instance *i = d->instances; i; i = i->next)
+                        if (now - i->last_seen > hb && (!pick || i->last_seen < pick->last_seen))
+                                pick = i;
+                if (!pick)
+                        return;
+                instance_remove(f, pick);
+                f->stats.instances_retired++;
+                if (d->retire_pending > 0)
+                        d->retire_pending--;
+                due--;
+        }
+}
+
 int fm_fleet_tick(struct fm_fleet *f, fm_ms now,
                   int (*emit)(void *userdata, const struct fm_transition *t), void *userdata)
 {
@@ -608,6 +667,7 @@ int fm_fleet_tick(struct fm_fleet *f, fm_ms now,
 
         for (struct fm_deployment *d = f->deployments, *dn; d; d = dn) {
                 dn = d->next;
+                retire(f, d, now);
                 for (struct fm_instance *i = d->instances, *in; i; i = in) {
                         in = i->next;
                         if (now - i->last_seen > f->cfg.forget_after) {

@@ -105,6 +105,11 @@ struct fm_deployment {
         struct fm_version *versions, *versions_tail;
         uint32_t n_instances, n_versions;
         fm_ms first_seen;
+        /* executed scale-downs whose instances may still be leaving; see fm_fleet_note_scaled() */
+        uint32_t retire_pending; /* departures expected and not yet seen */
+        uint32_t retire_to;      /* replicas the last executed scale asked for */
+        fm_ms retire_until;      /* silent surplus instances are retired until then */
+        bool retiring;
 };
 
 /* Upper limit of fleet.outcomes_per_version. */
@@ -117,6 +122,8 @@ struct fm_fleet_config {
         uint32_t max_instances;                /* in all, default 65536 */
         uint32_t max_instances_per_deployment; /* default 8192 */
         fm_ms forget_after;            /* instance silence before it is forgotten; default 15 min */
+        fm_ms retire_grace;            /* after an executed scale-down, how long silent surplus
+                                          instances are retired, not failed; default 10 min */
         fm_ms version_retention;       /* how long an empty version is kept; default 24 h */
         fm_ms gauge_tau;               /* EWMA time constant of gauges; default 30 s */
         fm_ms latency_window;          /* recent latency sketch window; default 5 min */
@@ -140,6 +147,7 @@ struct fm_fleet_stats {
         uint64_t rejected[_FM_REJECT_MAX]; /* only the reasons fleet state produces */
         uint64_t window_late;              /* counters older than the window, not counted */
         uint64_t instances_forgotten, versions_forgotten;
+        uint64_t instances_retired; /* forgotten as departures of a scale-down */
 };
 
 struct fm_fleet {
@@ -201,7 +209,8 @@ struct fm_transition {
 };
 
 /*
- * Advances time to now: forgets silent instances and expired versions,
+ * Advances time to now: retires the departures of noted scale-downs (see
+ * fm_fleet_note_scaled()), forgets silent instances and expired versions,
  * rolls windows, and evaluates every breaker. Each transition is passed to
  * emit (which may be NULL); the fleet is consistent during the callback.
  * Returns 0 or the first negative value emit returned (the tick completes
@@ -209,6 +218,31 @@ struct fm_transition {
  */
 int fm_fleet_tick(struct fm_fleet *f, fm_ms now,
                   int (*emit)(void *userdata, const struct fm_transition *t), void *userdata);
+
+/*
+ * Tells the fleet that a scale of the deployment from `from` to `to`
+ * replicas was carried out at now. The shell calls it when the actuator
+ * reports a scale action done (never for one merely approved or dry-run).
+ *
+ * Why: the instances a scale-down removes stop reporting, and their
+ * breakers would open on the lost heartbeat and ask for restarts of
+ * instances that no longer exist; the governor would count them as
+ * silent and could freeze the deployment. So for retire_grace after the
+ * note, an instance that has gone silent (no event for more than the
+ * breaker's heartbeat_timeout) is retired, forgotten at once without a
+ * breaker transition and counted in stats.instances_retired, as long as
+ * departures are due: while the deployment has more instances than `to`
+ * of the latest note, or while fewer instances were retired than the
+ * notes' scale-downs removed (from - to of each, summed; a scale up
+ * cancels none of them, as pods already terminating go anyway). The
+ * longest silent go first, ties in fleet order. An instance that stays
+ * silent beyond the grace, or beyond the departures, is a failure again,
+ * as it would be without a note.
+ *
+ * Returns 0, -EINVAL (NULL names) or -ENOENT (no such deployment).
+ */
+int fm_fleet_note_scaled(struct fm_fleet *f, const char *deployment, uint32_t from, uint32_t to,
+                         fm_ms now);
 
 /*
  * Copies the outcomes of v from since (ms, epoch) on into out, oldest

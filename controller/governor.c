@@ -39,9 +39,11 @@ struct entry {
         bool budget_alerted;
         bool freeze_alerted;
         uint8_t n_restarts;
-        fm_ms touched; /* newest time the entry mattered: GC and eviction */
-        fm_ms last;    /* last approval; for a freeze entry, the episode start */
-        uint64_t tick; /* review of the last approval (freeze: of the last sighting) */
+        uint32_t freeze_n; /* freeze: the deployment's instances at the last frozen review */
+        fm_ms held_since;  /* freeze: when the hold began (instances gone), or -1 */
+        fm_ms touched;     /* newest time the entry mattered: GC and eviction */
+        fm_ms last;        /* last approval; for a freeze entry, the episode start */
+        uint64_t tick;     /* review of the last approval (freeze: of the last sighting) */
         uint32_t tick_index;
         fm_ms restart[FM_GOVERNOR_RESTART_BUDGET_MAX]; /* approved restarts, oldest first */
 };
@@ -53,6 +55,8 @@ struct dep_stats {
         int64_t in_service[_NS_MAX];
         fm_ms silent_first, silent_last;
         bool frozen;
+        bool held;         /* frozen by the hold: the silent instances were forgotten */
+        uint32_t freeze_n; /* with held: the instances the freeze counted */
 };
 
 struct fm_governor {
@@ -93,6 +97,7 @@ void fm_governor_config_default(struct fm_governor_config *cfg)
                 .freeze_share = 0.5,
                 .freeze_span = 60 * FM_MS_PER_S,
                 .freeze_min_silent = 2,
+                .freeze_hold = 15 * MS_PER_MIN,
                 .max_entries = 4096,
         };
         cfg->cooldown[FM_ACTION_RESTART] = 60 * FM_MS_PER_S;
@@ -137,7 +142,8 @@ int fm_governor_config_validate(const struct fm_governor_config *cfg)
         if (cfg->restart_budget == 0 || cfg->restart_budget > FM_GOVERNOR_RESTART_BUDGET_MAX)
                 return -EINVAL;
         if (cfg->restart_span <= 0 || !span_ok(cfg->restart_span) ||
-            !span_ok(cfg->restart_settle) || !span_ok(cfg->freeze_span))
+            !span_ok(cfg->restart_settle) || !span_ok(cfg->freeze_span) ||
+            !span_ok(cfg->freeze_hold))
                 return -EINVAL;
         if (cfg->n_windows > FM_GOVERNOR_MAX_WINDOWS)
                 return -EINVAL;
@@ -543,6 +549,8 @@ static void freeze_evidence(struct fm_evidence *e, const struct fm_governor_conf
         fm_evidence_add(e, "silent_share", s->n ? (double)s->silent / s->n : 0.0);
         fm_evidence_add(e, "freeze_share", cfg->freeze_share);
         fm_evidence_add(e, "silence_spread_s", seconds(s->silent_last - s->silent_first));
+        if (s->held)
+                fm_evidence_add(e, "instances_at_freeze", s->freeze_n);
 }
 
 /*
@@ -582,6 +590,27 @@ static bool raise_alert(struct review *r, bool shadow, const char *reason, const
 }
 
 /*
+ * The freeze hold. A freeze episode's condition can stop holding because
+ * the fleet forgot the silent instances (forget_after), not because they
+ * were heard from again: the controller is as blind as before, only to
+ * fewer names. So an episode whose deployment now has fewer instances than
+ * at its last frozen review stays frozen ("held") until the count is back
+ * (the instances report again, as new ones) or for freeze_hold at most.
+ */
+static bool hold(const struct fm_governor *g, struct entry *e, struct dep_stats *s, fm_ms now)
+{
+        if (s->n >= e->freeze_n || g->cfg.freeze_hold == 0)
+                return false;
+        if (e->held_since < 0)
+                e->held_since = now;
+        if (!within(now, e->held_since, g->cfg.freeze_hold))
+                return false;
+        s->frozen = s->held = true;
+        s->freeze_n = e->freeze_n;
+        return true;
+}
+
+/*
  * Pass over the fleet: per deployment its instance counts and freeze state,
  * in fleet order (so freeze alerts come in a stable order); then the table
  * sorted by deployment address for lookups.
@@ -599,17 +628,23 @@ static void survey(struct review *r)
              d = d->next) {
                 struct dep_stats *s = &g->dep[g->n_dep++];
                 assess(g, d, heartbeat, r->now, s);
-                if (!s->frozen)
-                        continue;
-                g->stats.frozen_deployments++;
-
                 char key[KEY_MAX];
                 freeze_key(key, d->name);
                 struct entry *e = entry_get(g, key);
-                if (!e && (e = entry_new(g, key, ENTRY_FREEZE, r->now)))
+                if (!s->frozen && !(e && hold(g, e, s, r->now)))
+                        continue;
+                g->stats.frozen_deployments++;
+
+                if (!e && (e = entry_new(g, key, ENTRY_FREEZE, r->now))) {
                         e->last = r->now;
+                        e->held_since = -1;
+                }
                 if (!e)
                         continue;
+                if (!s->held) {
+                        e->freeze_n = s->n;
+                        e->held_since = -1;
+                }
                 e->tick = g->tick;
                 e->touched = r->now;
                 if (e->freeze_alerted)
@@ -716,8 +751,68 @@ static int64_t weight_of(const struct fm_weight *const *w, uint32_t n, const cha
         return best;
 }
 
-static bool reducing_kind(const struct fm_plan *plan, const struct fm_intent *it)
+/*
+ * Does a set_weights, during a freeze, take traffic from an instance we
+ * cannot judge? Each instance of the deployment gets the weight of its own
+ * name, else of its version spread over the version's instances (an
+ * instance named by neither is left as it is). An in-service instance
+ * whose weight is more than one unit (the rounding of integer shares)
+ * below the mean of the instances the set covers is taken below its equal
+ * share: a probe or partial ejection, as a blind controller's half-open
+ * breakers ask for. While the freeze is held (instances forgotten), a set
+ * that names instances leaves the forgotten ones at their old absolute
+ * weights while it sets the rest anew, so it is held back too.
+ */
+static bool below_share(struct review *r, const struct fm_intent *it, int ns,
+                        const struct fm_deployment *d, const struct dep_stats *s)
 {
+        struct fm_governor *g = r->g;
+        uint32_t n = it->arg.weights.n;
+        if (!d || n == 0)
+                return false;
+        for (uint32_t k = 0; k < n; k++)
+                g->wsort[k] = &r->plan->weight[it->arg.weights.first + k];
+        qsort(g->wsort, n, sizeof(*g->wsort), cmp_weight);
+
+        double total = 0.0;
+        uint32_t covered = 0;
+        bool by_name = false;
+        for (const struct fm_instance *i = d->instances; i; i = i->next) {
+                int64_t w = weight_of(g->wsort, n, i->name);
+                if (w >= 0) {
+                        by_name = true;
+                        total += (double)w;
+                } else if ((w = weight_of(g->wsort, n, i->version->name)) >= 0) {
+                        total += (double)w / i->version->n_instances;
+                } else {
+                        continue;
+                }
+                covered++;
+        }
+        if (s && s->held && by_name)
+                return true;
+        if (covered == 0)
+                return false;
+        double mean = total / covered;
+        for (const struct fm_instance *i = d->instances; i; i = i->next) {
+                int64_t w = weight_of(g->wsort, n, i->name);
+                double x;
+                if (w >= 0)
+                        x = (double)w;
+                else if ((w = weight_of(g->wsort, n, i->version->name)) >= 0)
+                        x = (double)w / i->version->n_instances;
+                else
+                        continue;
+                if (x + 1.0 < mean && in_service(g, ns, i, r->now))
+                        return true;
+        }
+        return false;
+}
+
+static bool reducing_kind(struct review *r, const struct fm_intent *it, int ns,
+                          const struct fm_deployment *d, const struct dep_stats *s)
+{
+        const struct fm_plan *plan = r->plan;
         switch (it->action) {
         case FM_ACTION_RESTART:
                 return true;
@@ -727,7 +822,7 @@ static bool reducing_kind(const struct fm_plan *plan, const struct fm_intent *it
                 for (uint32_t k = 0; k < it->arg.weights.n; k++)
                         if (plan->weight[it->arg.weights.first + k].weight == 0)
                                 return true;
-                return false;
+                return below_share(r, it, ns, d, s);
         default:
                 return false;
         }
@@ -906,7 +1001,7 @@ static enum fm_verdict decide(struct review *r, uint32_t idx, int ns)
         const struct fm_deployment *d =
                 r->f ? fm_fleet_find_deployment(r->f, it->deployment) : NULL;
         struct dep_stats *s = find_stats(g, d);
-        if (s && s->frozen && reducing_kind(r->plan, it)) {
+        if (s && s->frozen && reducing_kind(r, it, ns, d, s)) {
                 freeze_evidence(ev, cfg, s);
                 return FM_VERDICT_FROZEN;
         }

@@ -49,7 +49,15 @@
  * Capacity-reducing, for the freeze: every restart; scale with to < from;
  * set_weights giving weight 0 to any target. By kind, not by effect, because
  * a blind controller's breakers have already ejected the silent instances,
- * and those are exactly the actions to hold back.
+ * and those are exactly the actions to hold back. And a set_weights that
+ * takes an in-service instance below its equal share: each instance gets
+ * the weight of its name, else its version's weight spread over the
+ * version's instances; one more than a unit (integer rounding) under the
+ * mean of the instances the set covers is below. Half-open breakers of
+ * silent instances ask for exactly such probe weights, which would eject
+ * the instances in all but name. While a freeze is held (below), any
+ * set_weights naming instances is reducing: it would set the known ones
+ * anew and leave the forgotten ones at their old absolute weights.
  *
  * Capacity floor, by effect: an instance is in service when its breaker
  * does not eject it and no restart of it was approved within
@@ -72,7 +80,11 @@
  * of each other holds at least freeze_min_silent instances and MORE than
  * freeze_share of the deployment's instances (at exactly the share it is
  * not frozen). A freeze episode lasts while the condition holds at each
- * review; its start raises one alert.
+ * review; its start raises one alert. Freeze hold: when the condition stops
+ * holding because the deployment now has fewer instances than at the
+ * episode's last frozen review (the fleet forgot the silent ones; it has
+ * not heard from them), the episode stays frozen until the count is back
+ * or for freeze_hold after the drop, whichever comes first.
  *
  * Governor alerts are critical, of policy "governor", reason "frozen" or
  * "restart_budget_exhausted", keyed by episode start. An episode counts as
@@ -189,6 +201,7 @@ struct fm_governor_config {
         double freeze_share;
         fm_ms freeze_span;
         uint32_t freeze_min_silent;
+        fm_ms freeze_hold; /* the hold above; default 15 min, 0 disables it */
 
         uint32_t n_windows;
         struct fm_governor_window window[FM_GOVERNOR_MAX_WINDOWS];
@@ -215,7 +228,7 @@ void fm_governor_config_default(struct fm_governor_config *cfg);
  * alert cooldown, a rate or burst outside 1..FM_GOVERNOR_RATE_LIMIT, a share
  * outside [0, 1] or not finite, capacity_min_instances or
  * freeze_min_silent 0, a restart budget outside 1..16, a non-positive
- * restart_span or negative restart_settle or freeze_span (each at most
+ * restart_span or negative restart_settle, freeze_span or freeze_hold (each at most
  * FM_GOVERNOR_COOLDOWN_LIMIT), a bad window, an empty or unterminated
  * dry-run policy name, too many windows or names, max_entries outside
  * [FM_GOVERNOR_MIN_ENTRIES, FM_GOVERNOR_MAX_ENTRIES].

@@ -53,6 +53,7 @@ void fm_rollback_config_default(struct fm_rollback_config *cfg)
                 .psi_threshold = 0.2,
                 .psi_min_samples = 1000,
                 .min_requests = 500,
+                .min_errors = 5,
                 .min_outcomes = 500,
                 .confidence = 0.95,
                 .known_good_after = (fm_ms)30 * 60 * FM_MS_PER_S,
@@ -85,7 +86,8 @@ int fm_rollback_config_validate(const struct fm_rollback_config *cfg)
                 return -EINVAL;
         if (!(cfg->psi_threshold > 0 && isfinite(cfg->psi_threshold)))
                 return -EINVAL;
-        if (cfg->psi_min_samples == 0 || cfg->min_requests == 0 || cfg->min_outcomes == 0)
+        if (cfg->psi_min_samples == 0 || cfg->min_requests == 0 || cfg->min_outcomes == 0 ||
+            cfg->min_errors == 0)
                 return -EINVAL;
         if (!(cfg->confidence >= 0.5 && cfg->confidence < 1))
                 return -EINVAL;
@@ -270,7 +272,8 @@ static void error_signal(const struct fm_rollback_config *cfg, const struct fm_r
         if (r->skip != FM_ROLLBACK_TESTED)
                 return;
         /* a baseline without errors: any error rate is above any ratio of it */
-        r->crossed = r->observed > r->baseline * cfg->error_rate_ratio;
+        r->crossed =
+                r->observed > r->baseline * cfg->error_rate_ratio && c->errors >= cfg->min_errors;
 }
 
 static void p99_signal(const struct fm_rollback_config *cfg, const struct fm_rollback_input *in,

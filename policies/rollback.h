@@ -34,6 +34,11 @@
  * rate signals actually tested (m = 0, 1 or 2). A huge sample makes a
  * tiny drop significant, which the threshold rejects; a small sample
  * makes a large observed drop likely noise, which the test rejects.
+ * The error rate also needs min_errors errors on the current side to
+ * cross: against a baseline of a few errors in a million, one error in
+ * min_requests is far above any ratio and, as the z-test's normal
+ * approximation fails on counts that small, "significant" too; a count of
+ * a handful is where both start to mean something.
  *
  * p99, slo_burn and drift carry no p-value: a quantile ratio and a PSI
  * have no cheap exact test, and a burn-rate pair is itself a sustained-rate
@@ -124,8 +129,10 @@ struct fm_rollback_config {
         double psi_threshold;     /* PSI that counts as drift, > 0; default 0.2 */
         uint64_t psi_min_samples; /* scores per side before PSI is tested, >= 1; default 1000 */
         uint64_t min_requests; /* per side (error rate, p99, burn long window), >= 1; default 500 */
-        uint64_t min_outcomes; /* labelled outcomes per side, >= 1; default 500 */
-        double confidence;     /* family-wise, in [0.5, 1); default 0.95 */
+        /* errors of the current side before its error rate can count as up, >= 1; default 5 */
+        uint64_t min_errors;
+        uint64_t min_outcomes;  /* labelled outcomes per side, >= 1; default 500 */
+        double confidence;      /* family-wise, in [0.5, 1); default 0.95 */
         fm_ms known_good_after; /* baseline served this long, 0 .. 30 d; default 30 min */
         fm_ms cooldown; /* between two rollbacks of a deployment, 0 .. 30 d; default 30 min */
 };

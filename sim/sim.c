@@ -21,6 +21,7 @@ struct pending {
 
 struct sim_backend {
         struct fm_model *model;
+        struct fm_core *core; /* told of every scale carried out */
         const struct fm_scenario *sc;
         fm_ms now; /* set by the engine before every actuator call */
         struct pending *p;
@@ -105,6 +106,9 @@ static int backend_due(struct sim_backend *sb, struct fm_actuator *a, fm_ms now)
                         res = (struct fm_action_result){.kind = FM_RESULT_PERMANENT,
                                                         .error = r,
                                                         .detail = "no such target"};
+                else if (p.req.action == FM_ACTION_SCALE && sb->core)
+                        (void)fm_core_note_scaled(sb->core, p.req.deployment, p.req.arg.scale.from,
+                                                  p.req.arg.scale.to, now);
                 (void)fm_actuator_complete(a, p.attempt, &res, now);
         }
         return 0;
@@ -755,7 +759,8 @@ int fm_sim_run(const struct fm_scenario *sc, const struct fm_sim_options *opt,
                 if ((r = fm_core_new(opt->core, &e.core)) < 0 ||
                     (r = fm_actuator_new(NULL, sc->seed, &e.act)) < 0)
                         goto fail;
-                e.backend = (struct sim_backend){.model = e.model, .sc = sc, .now = e.start};
+                e.backend = (struct sim_backend){
+                        .model = e.model, .core = e.core, .sc = sc, .now = e.start};
                 e.backend_index = fm_actuator_add_backend(e.act, &sim_backend_ops, &e.backend);
                 if (e.backend_index < 0) {
                         r = e.backend_index;

@@ -12,6 +12,11 @@
 #include <string.h>
 
 #include "actuator.h"
+#include "traffic.h"
+
+/* A weight set the traffic policy can make is always one request. */
+_Static_assert(FM_ACTUATOR_WEIGHTS_MAX == FM_TRAFFIC_TARGETS_MAX,
+               "the actuator must take every weight set the traffic policy makes");
 
 #define S(x) ((fm_ms)(x)*FM_MS_PER_S)
 #define T0 S(1700000000)
@@ -708,6 +713,31 @@ static void test_dryrun(void **state)
         fm_plan_done(&p);
 }
 
+/* The largest weight set the traffic policy makes converts, names and weights intact. */
+static void test_weights_limit(void **state)
+{
+        (void)state;
+        struct fm_plan p;
+        struct fm_action_req req;
+        assert_int_equal(fm_plan_init(&p, 4, 4), 0);
+        fm_plan_reset(&p, T0);
+        struct fm_intent *it = fm_plan_add_intent(&p, FM_ACTION_SET_WEIGHTS, "traffic");
+        assert_non_null(it);
+        snprintf(it->deployment, sizeof(it->deployment), "web");
+        snprintf(it->key, sizeof(it->key), "traffic/weights/web/1");
+        struct fm_weight *w = fm_plan_add_weights(&p, it, FM_TRAFFIC_TARGETS_MAX);
+        assert_non_null(w);
+        for (uint32_t k = 0; k < FM_TRAFFIC_TARGETS_MAX; k++) {
+                snprintf(w[k].target, sizeof(w[k].target), "web-%u", k);
+                w[k].weight = 1;
+        }
+        assert_int_equal(fm_action_req_from_intent(&p, it, 1, T0 + 1, &req), 0);
+        assert_int_equal(req.arg.weights.n, FM_TRAFFIC_TARGETS_MAX);
+        assert_string_equal(req.arg.weights.w[FM_TRAFFIC_TARGETS_MAX - 1].target, "web-99");
+        assert_int_equal(req.arg.weights.w[FM_TRAFFIC_TARGETS_MAX - 1].weight, 1);
+        fm_plan_done(&p);
+}
+
 static void test_kinds(void **state)
 {
         (void)state;
@@ -742,6 +772,7 @@ int main(void)
                 cmocka_unit_test(test_reentry_refused),
                 cmocka_unit_test(test_route),
                 cmocka_unit_test(test_dryrun),
+                cmocka_unit_test(test_weights_limit),
                 cmocka_unit_test(test_kinds),
         };
 

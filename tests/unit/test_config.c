@@ -844,6 +844,7 @@ static void test_example(void **state)
                 "fleet.max_instances",
                 "fleet.max_instances_per_deployment",
                 "fleet.forget_after_s",
+                "fleet.retire_grace_s",
                 "fleet.version_retention_s",
                 "fleet.gauge_tau_s",
                 "fleet.latency_window_s",

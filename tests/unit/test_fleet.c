@@ -620,6 +620,127 @@ static void test_breaker_through_tick(void **state)
         assert_int_equal(c.t[0].t.cause, FM_CAUSE_HEARTBEAT_LOST);
 }
 
+static void report(struct fixture *fx, const char *dep, const char *inst, fm_ms ts)
+{
+        kpi(fx, dep, inst, ts, 10, 0);
+        assert_int_equal(apply(fx, NULL), 0);
+}
+
+static const struct fm_instance *find(const struct fm_fleet *f, const char *dep, const char *inst)
+{
+        const struct fm_deployment *d = fm_fleet_find_deployment(f, dep);
+        return d ? fm_deployment_find_instance(d, inst) : NULL;
+}
+
+/*
+ * After a noted scale-down the instances that went silent are retired:
+ * forgotten without a breaker transition (no restart of a pod that is
+ * gone). Only as many as the scale removed, the longest silent first; a
+ * later scale-up cancels none; an instance silent beyond them, or after
+ * the grace, is a failure as before.
+ */
+static void test_scale_down_retires(void **state)
+{
+        struct fixture *fx = *state;
+        struct fm_fleet *f = fx->fleet;
+        struct collected c = {0};
+        const char *a[] = {"a-0", "a-1", "a-2", "a-3", "a-4", "a-5"};
+        const char *b[] = {"b-0", "b-1", "b-2", "b-3"};
+        const char *cc[] = {"c-0", "c-1", "c-2", "c-3", "c-4"};
+        const char *d[] = {"d-0", "d-1", "d-2", "d-3"};
+
+        for (int k = 0; k < 6; k++)
+                report(fx, "a", a[k], T0);
+        for (int k = 0; k < 4; k++)
+                report(fx, "b", b[k], T0);
+        for (int k = 0; k < 5; k++)
+                report(fx, "c", cc[k], T0);
+        for (int k = 0; k < 4; k++)
+                report(fx, "d", d[k], T0);
+        report(fx, "d", "d-2", T0 + S(2));
+        for (int k = 0; k < 4; k++) /* d-1 silent since T0, d-2 since T0 + 2 s */
+                if (k != 1 && k != 2)
+                        report(fx, "d", d[k], T0 + S(20));
+
+        assert_int_equal(fm_fleet_note_scaled(f, "zz", 6, 4, T0), -ENOENT);
+        assert_int_equal(fm_fleet_note_scaled(f, NULL, 6, 4, T0), -EINVAL);
+        assert_int_equal(fm_fleet_note_scaled(f, "a", 6, 4, T0 + S(5)), 0);
+        assert_int_equal(fm_fleet_note_scaled(f, "b", 4, 2, T0 + S(5)), 0);
+        assert_int_equal(fm_fleet_note_scaled(f, "c", 5, 3, T0 + S(5)), 0);
+        assert_int_equal(fm_fleet_note_scaled(f, "c", 3, 4, T0 + S(6)), 0);
+        assert_int_equal(fm_fleet_note_scaled(f, "d", 4, 3, T0 + S(5)), 0);
+        for (int k = 0; k < 4; k++) {
+                report(fx, "a", a[k], T0 + S(20));
+                report(fx, "b", b[k], T0 + S(20));
+        }
+        for (int k = 0; k < 3; k++)
+                report(fx, "c", cc[k], T0 + S(20));
+
+        assert_int_equal(fm_fleet_tick(f, T0 + S(33), collect, &c), 0);
+        /* a-4, a-5 and c-3, c-4 retired; of d, only d-1; d-2 fails */
+        assert_int_equal(c.n, 1);
+        assert_string_equal(c.t[0].instance, "d-2");
+        assert_int_equal(c.t[0].t.cause, FM_CAUSE_HEARTBEAT_LOST);
+        assert_null(find(f, "a", "a-4"));
+        assert_null(find(f, "a", "a-5"));
+        assert_null(find(f, "c", "c-3"));
+        assert_null(find(f, "c", "c-4"));
+        assert_null(find(f, "d", "d-1"));
+        assert_non_null(find(f, "d", "d-2"));
+        assert_int_equal(fm_fleet_find_deployment(f, "a")->n_instances, 4);
+        assert_int_equal(f->stats.instances_retired, 5);
+        assert_int_equal(f->stats.instances_forgotten, 0);
+
+        /* a-3 goes silent later: the departures are done, its breaker opens */
+        c.n = 0;
+        for (int k = 0; k < 3; k++)
+                report(fx, "a", a[k], T0 + S(60));
+        for (int k = 0; k < 4; k++)
+                report(fx, "b", b[k], T0 + S(60));
+        assert_int_equal(fm_fleet_tick(f, T0 + S(61), collect, &c), 0);
+        int in_a = 0;
+        for (int k = 0; k < c.n; k++)
+                if (strcmp(c.t[k].deployment, "a") == 0) {
+                        in_a++;
+                        assert_string_equal(c.t[k].instance, "a-3");
+                        assert_int_equal(c.t[k].t.cause, FM_CAUSE_HEARTBEAT_LOST);
+                }
+        assert_int_equal(in_a, 1);
+        assert_int_equal(fm_fleet_find_deployment(f, "b")->n_instances, 4);
+
+        /* b-2 and b-3 report until the grace is nearly over: then they are failures */
+        fm_ms end = T0 + S(5) + fx->cfg.retire_grace;
+        for (int k = 0; k < 4; k++)
+                report(fx, "b", b[k], end - S(10));
+        report(fx, "b", "b-0", end + S(24));
+        report(fx, "b", "b-1", end + S(24));
+        c.n = 0;
+        assert_int_equal(fm_fleet_tick(f, end + S(25), collect, &c), 0);
+        int opened = 0;
+        for (int k = 0; k < c.n; k++)
+                if (c.t[k].t.cause == FM_CAUSE_HEARTBEAT_LOST &&
+                    strcmp(c.t[k].deployment, "b") == 0)
+                        opened++;
+        assert_int_equal(opened, 2);
+        assert_int_equal(fm_fleet_find_deployment(f, "b")->n_instances, 4);
+        assert_int_equal(f->stats.instances_retired, 5);
+}
+
+/* Without a note, the same silence is a failure of each instance. */
+static void test_scale_down_unnoted(void **state)
+{
+        struct fixture *fx = *state;
+        struct collected c = {0};
+        report(fx, "a", "a-0", T0);
+        report(fx, "a", "a-1", T0);
+        report(fx, "a", "a-0", T0 + S(20));
+        assert_int_equal(fm_fleet_tick(fx->fleet, T0 + S(31), collect, &c), 0);
+        assert_int_equal(c.n, 1);
+        assert_string_equal(c.t[0].instance, "a-1");
+        assert_int_equal(c.t[0].t.cause, FM_CAUSE_HEARTBEAT_LOST);
+        assert_int_equal(fx->fleet->stats.instances_retired, 0);
+}
+
 static void test_force(void **state)
 {
         struct fixture *fx = *state;
@@ -658,6 +779,11 @@ static void test_config_validate(void **state)
         fm_fleet_config_default(&cfg);
         cfg.breaker.failure_rate = 0;
         assert_int_equal(fm_fleet_config_validate(&cfg), -EINVAL);
+        fm_fleet_config_default(&cfg);
+        cfg.retire_grace = -1;
+        assert_int_equal(fm_fleet_config_validate(&cfg), -EINVAL);
+        cfg.retire_grace = 0;
+        assert_int_equal(fm_fleet_config_validate(&cfg), 0);
 }
 
 /* Per tracked instance, the fleet stays far below the 16 KiB budget. */
@@ -685,6 +811,8 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_feedback, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_outcome_ring, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_breaker_through_tick, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_scale_down_retires, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_scale_down_unnoted, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_force, setup, teardown),
                 cmocka_unit_test(test_config_validate),
                 cmocka_unit_test(test_instance_size),

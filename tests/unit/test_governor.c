@@ -304,6 +304,12 @@ static void test_config_validate(void **state)
                 case 15:
                         cfg.freeze_span = -1;
                         break;
+                case 27:
+                        cfg.freeze_hold = -1;
+                        break;
+                case 28:
+                        cfg.freeze_hold = FM_GOVERNOR_COOLDOWN_LIMIT + 1;
+                        break;
                 case 16:
                         cfg.n_windows = FM_GOVERNOR_MAX_WINDOWS + 1;
                         break;
@@ -360,6 +366,7 @@ done:
         cfg.freeze_share = 0.0;
         cfg.restart_settle = 0;
         cfg.freeze_span = 0;
+        cfg.freeze_hold = 0;
         cfg.restart_budget = FM_GOVERNOR_RESTART_BUDGET_MAX;
         cfg.n_windows = 1;
         cfg.window[0] = (struct fm_governor_window){FM_DAY_ALL, 1439, FM_MINUTES_PER_WEEK};
@@ -885,6 +892,130 @@ static void test_freeze_actions_and_episode(void **state)
         begin(fx, again);
         assert_int_equal(review(fx, again), 0);
         assert_int_equal(governor_alerts(fx, "frozen"), 1);
+}
+
+/*
+ * Five of eight instances silent at once: their half-open breakers would
+ * get probe weights of 1-2 %. No weight is 0, but the set takes in-service
+ * instances far below their equal share: frozen all the same. An equal
+ * split (integer shares of 100 over 8) and a version-wide weight pass.
+ */
+static void test_freeze_probe_weights(void **state)
+{
+        struct fixture *fx = *state;
+        const char *names[] = {"a-0", "a-1", "a-2", "a-3", "a-4", "a-5", "a-6", "a-7"};
+        const uint32_t probe[] = {2, 2, 1, 1, 1, 31, 31, 31};
+        const uint32_t equal[] = {13, 13, 13, 13, 12, 12, 12, 12};
+        fm_ms now = T0 + S(120);
+        fx->keepalive = false;
+        populate(fx, "a", 8, "v1", T0);
+        for (unsigned k = 5; k < 8; k++)
+                see(fx, "a", names[k], "v1", now);
+
+        begin(fx, now);
+        add_weights(fx, "traffic", "a", 8, names, probe);
+        add_weights(fx, "other", "a", 8, names, equal);
+        assert_int_equal(review(fx, now), 0);
+        assert_verdict(fx, 0, FM_VERDICT_FROZEN);
+        assert_near(evidence(&fx->plan.intent[0], "silent_instances"), 5, 1e-9);
+        assert_near(evidence(&fx->plan.intent[0], "instances"), 8, 1e-9);
+        assert_verdict(fx, 1, FM_VERDICT_APPROVED);
+        assert_int_equal(governor_alerts(fx, "frozen"), 1);
+
+        /* one weight for the version: every instance keeps its equal share */
+        fm_ms next = now + S(20);
+        for (unsigned k = 5; k < 8; k++)
+                see(fx, "a", names[k], "v1", next);
+        begin(fx, next);
+        add_weights(fx, "canary", "a", 1, (const char *[]){"v1"}, (const uint32_t[]){100});
+        add(fx, FM_ACTION_RESTART, "breaker", "a", "a-0");
+        assert_int_equal(review(fx, next), 0);
+        assert_verdict(fx, 0, FM_VERDICT_APPROVED);
+        assert_verdict(fx, 1, FM_VERDICT_FROZEN);
+
+        /* a healthy deployment may shift traffic as it likes */
+        fm_ms later = now + S(60);
+        populate(fx, "a", 8, "v1", later);
+        begin(fx, later);
+        add_weights(fx, "traffic", "a", 8, names, probe);
+        assert_int_equal(review(fx, later), 0);
+        assert_verdict(fx, 0, FM_VERDICT_APPROVED);
+}
+
+/*
+ * The silent instances of a frozen deployment are forgotten by the fleet
+ * (forget_after) while still out of sight: the freeze is held, so a weight
+ * set over the instances left (which would leave the forgotten ones at
+ * their old weights) and a restart stay frozen; scaling up does not.
+ * Deployment a hears its instances again (new names count): the hold
+ * ends. Deployment b does not: the hold ends after freeze_hold.
+ */
+static void test_freeze_hold(void **state)
+{
+        struct fixture *fx = *state;
+        fx->keepalive = false;
+        fx->fcfg.forget_after = S(300);
+        refleet(fx);
+        populate(fx, "a", 8, "v1", T0);
+        populate(fx, "b", 8, "v1", T0);
+        const char *live_a[] = {"a-5", "a-6", "a-7"}, *live_b[] = {"b-5", "b-6", "b-7"};
+        const uint32_t thirds[] = {34, 33, 33};
+
+        fm_ms now = T0 + S(120);
+        for (unsigned k = 0; k < 3; k++) {
+                see(fx, "a", live_a[k], "v1", now);
+                see(fx, "b", live_b[k], "v1", now);
+        }
+        begin(fx, now);
+        assert_int_equal(review(fx, now), 0);
+        assert_int_equal(governor_alerts(fx, "frozen"), 2);
+
+        /* a-0..a-4 and b-0..b-4 forgotten */
+        fm_ms t = T0 + S(400);
+        for (unsigned k = 0; k < 3; k++) {
+                see(fx, "a", live_a[k], "v1", t);
+                see(fx, "b", live_b[k], "v1", t);
+        }
+        assert_int_equal(fm_fleet_tick(fx->fleet, t, NULL, NULL), 0);
+        assert_int_equal(fm_fleet_find_deployment(fx->fleet, "a")->n_instances, 3);
+        begin(fx, t);
+        add_weights(fx, "traffic", "a", 3, live_a, thirds);
+        add(fx, FM_ACTION_RESTART, "breaker", "a", "a-5");
+        add_scale(fx, "autoscale", "a", 3, 5);
+        add_weights(fx, "traffic", "b", 3, live_b, thirds);
+        assert_int_equal(review(fx, t), 0);
+        assert_verdict(fx, 0, FM_VERDICT_FROZEN);
+        assert_near(evidence(&fx->plan.intent[0], "instances_at_freeze"), 8, 1e-9);
+        assert_near(evidence(&fx->plan.intent[0], "silent_instances"), 0, 1e-9);
+        assert_verdict(fx, 1, FM_VERDICT_FROZEN);
+        assert_verdict(fx, 2, FM_VERDICT_APPROVED);
+        assert_verdict(fx, 3, FM_VERDICT_FROZEN);
+        assert_int_equal(governor_alerts(fx, "frozen"), 0); /* the same episodes */
+        assert_int_equal(fm_governor_stats(fx->gov)->frozen_deployments, 2);
+
+        /* a's instances report again (as new ones): a's episode ends, b's holds */
+        fm_ms t2 = t + S(30);
+        populate(fx, "a", 5, "v1", t2);
+        for (unsigned k = 0; k < 3; k++) {
+                see(fx, "a", live_a[k], "v1", t2);
+                see(fx, "b", live_b[k], "v1", t2);
+        }
+        begin(fx, t2);
+        add_weights(fx, "traffic", "a", 3, live_a, thirds);
+        add_weights(fx, "traffic", "b", 3, live_b, thirds);
+        assert_int_equal(review(fx, t2), 0);
+        assert_verdict(fx, 0, FM_VERDICT_APPROVED);
+        assert_verdict(fx, 1, FM_VERDICT_FROZEN);
+        assert_int_equal(fm_governor_stats(fx->gov)->frozen_deployments, 1);
+
+        /* freeze_hold after the drop, b thaws */
+        fm_ms t3 = t + fx->cfg.freeze_hold;
+        refresh(fx, NULL, t3);
+        begin(fx, t3);
+        add_weights(fx, "traffic", "b", 3, live_b, thirds);
+        assert_int_equal(review(fx, t3), 0);
+        assert_verdict(fx, 0, FM_VERDICT_APPROVED);
+        assert_int_equal(fm_governor_stats(fx->gov)->frozen_deployments, 0);
 }
 
 /* --- maintenance windows ---------------------------------------------------- */
@@ -1614,6 +1745,8 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_capacity_floor_weights, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_freeze_thresholds, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_freeze_actions_and_episode, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_freeze_probe_weights, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_freeze_hold, setup, teardown),
                 cmocka_unit_test(test_maintenance_edges),
                 cmocka_unit_test(test_maintenance_matches_gmtime),
                 cmocka_unit_test_setup_teardown(test_maintenance_review, setup, teardown),

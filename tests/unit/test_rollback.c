@@ -110,6 +110,51 @@ static void test_accuracy_drop_both_sides(void **state)
 
 enum knob { ACC, ERR, P99, BURN, PSI };
 
+/*
+ * One error in 521 requests against a baseline of 0.035 %: over the ratio,
+ * and the z-test (its normal approximation broken on a count of one) says
+ * p < 0.05. min_errors keeps it from rolling back a healthy version; from
+ * min_errors errors on the same traffic it does.
+ */
+static void test_min_errors(void **state)
+{
+        (void)state;
+        struct fm_rollback_config cfg;
+        struct fm_rollback_state s;
+        struct fm_rollback_decision d;
+        fm_rollback_config_default(&cfg);
+        fm_rollback_state_init(&s);
+        assert_int_equal(cfg.min_errors, 5);
+
+        struct fm_rollback_side base = {.requests = 100000, .errors = 35};
+        struct fm_rollback_input in =
+                input((struct fm_rollback_side){.requests = 521, .errors = 1}, base);
+        assert_int_equal(decide(&cfg, &s, &in, &d), 0);
+        assert_false(d.rollback);
+        const struct fm_rollback_signal_result *e = &d.signal[FM_ROLLBACK_ERROR_RATE];
+        assert_int_equal(e->skip, FM_ROLLBACK_TESTED);
+        assert_true(e->p_value < 0.05);
+        assert_true(e->observed > e->baseline * cfg.error_rate_ratio);
+        assert_false(e->crossed);
+        assert_string_equal(reason(&d), "healthy");
+
+        /* without the guard, the one error rolls back */
+        cfg.min_errors = 1;
+        assert_int_equal(decide(&cfg, &s, &in, &d), 1);
+        assert_string_equal(reason(&d), "error_rate");
+
+        /* five errors in 521 are a regression */
+        cfg.min_errors = 5;
+        in = input((struct fm_rollback_side){.requests = 521, .errors = 5}, base);
+        assert_int_equal(decide(&cfg, &s, &in, &d), 1);
+        assert_string_equal(reason(&d), "error_rate");
+        in = input((struct fm_rollback_side){.requests = 521, .errors = 4}, base);
+        assert_int_equal(decide(&cfg, &s, &in, &d), 0);
+
+        cfg.min_errors = 0;
+        assert_int_equal(fm_rollback_config_validate(&cfg), -EINVAL);
+}
+
 struct trigger_case {
         const char *name;
         enum knob knob;
@@ -658,6 +703,7 @@ int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_accuracy_drop_both_sides),
+                cmocka_unit_test(test_min_errors),
                 cmocka_unit_test(test_triggers_table),
                 cmocka_unit_test(test_sample_gates),
                 cmocka_unit_test(test_holm_borderline),

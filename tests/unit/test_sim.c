@@ -368,6 +368,41 @@ static void test_engine(void **state)
         free(sc);
 }
 
+/*
+ * An over-provisioned deployment is scaled down; the simulated actuator
+ * tells the core of each scale it carries out, so the instances it removed
+ * are retired when they go silent: no restart of an instance that is gone,
+ * no freeze from their silence.
+ */
+static void test_scale_down_retires(void **state)
+{
+        (void)state;
+        struct fm_scenario *sc = small(10, 150, 1);
+        sc->duration_s = 1200;
+        struct fm_core_config cfg;
+        fm_core_config_default(&cfg);
+        cfg.policies.autoscale_enabled = true;
+        cfg.policies.autoscale.min_replicas = 2;
+        cfg.policies.autoscale.cold_start = 60 * FM_MS_PER_S;
+        struct fm_sim_options opt = {.core = &cfg, .tick = FM_MS_PER_S};
+        struct fm_sim_run *run = NULL;
+        assert_int_equal(fm_sim_run(sc, &opt, &run), 0);
+
+        unsigned downs = 0;
+        for (uint32_t k = 0; k < run->n_actions; k++) {
+                const struct fm_sim_action *a = &run->actions[k];
+                if (a->action == FM_ACTION_SCALE && a->verdict == FM_VERDICT_APPROVED)
+                        downs += strcmp(a->reason, "scale_down") == 0;
+                if (a->action == FM_ACTION_RESTART || a->verdict == FM_VERDICT_FROZEN)
+                        fail_msg("%s %s at %lld: %s", a->policy, fm_action_name(a->action),
+                                 (long long)a->at, a->text);
+        }
+        assert_true(downs >= 1);
+        assert_true(run->summary.final_replicas < 10);
+        fm_sim_run_free(run);
+        free(sc);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -378,6 +413,7 @@ int main(void)
                 cmocka_unit_test(test_weights_rollback_restart),
                 cmocka_unit_test(test_scenario_errors),
                 cmocka_unit_test(test_engine),
+                cmocka_unit_test(test_scale_down_retires),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
