@@ -843,12 +843,17 @@ static void say_goodbye(struct fm_mqtt *m)
         }
         /*
          * Closing a socket with unread data (the PUBACK of the last state
-         * publish, say) sends a reset instead of a FIN, and a broker that
-         * meets the reset before the DISCONNECT treats the session as lost
-         * and publishes the will after all. So half-close and read until
-         * the broker closes its side, within the same deadline.
+         * publish, say) sends a reset instead of a FIN, and a broker whose
+         * kernel receives the reset drops what it has not read yet, the
+         * DISCONNECT included: it treats the session as lost and publishes
+         * the will after all. So half-close and read until the broker
+         * closes its side, within the same deadline. The library has
+         * closed its own descriptor once DISCONNECT is written; the socket
+         * lives on in the duplicate the event source owns (see watch()).
          */
-        int fd = mosquitto_socket(m->mosq);
+        int fd = m->io ? sd_event_source_get_io_fd(m->io) : -1;
+        if (fd < 0)
+                fd = mosquitto_socket(m->mosq);
         if (fd < 0 || shutdown(fd, SHUT_WR) < 0)
                 return;
         for (;;) {
