@@ -4,7 +4,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cmd_record.h"
+#include "cmd_replay.h"
 #include "cmd_sim.h"
+#include "cmd_tune.h"
 #include "config.h"
 #include "daemon.h"
 #include "demo.h"
@@ -61,6 +64,22 @@ static void usage(FILE *out)
               "        document ('-' for stdout), --report a self-contained HTML report,\n"
               "        --baseline also runs without the controller, --check exits 1 when an\n"
               "        expectation fails.\n"
+              "  sim SCENARIO --live [--mqtt URL] [--topic-prefix P] [--speed X]\n"
+              "      [--report FILE.html]\n"
+              "        Publish the scenario's fleet events to a broker in real time (X simulated\n"
+              "        seconds per second; default 1) for a running controller to decide on.\n"
+              "  record [--mqtt URL] [--topic-prefix P] [-o FILE] [--duration S]\n"
+              "        Write the events (P/+/+/{health,kpi,feedback}) and the controller's\n"
+              "        decisions to a JSON-lines log until SIGINT/SIGTERM or S seconds.\n"
+              "  replay LOG [-c CONFIG] [--topic-prefix P] [--json FILE] [--check] [-q]\n"
+              "        Feed a recorded log through the decision core in dry-run with the log's\n"
+              "        clock; print each decision and a summary; compare with the recorded\n"
+              "        decisions (--check: exit 1 on a difference).\n"
+              "  tune SCENARIO... --param NAME=LO:HI:STEP... [-c CONFIG]\n"
+              "      [--false-action-weight W]\n"
+              "        Grid-search numeric configuration keys over scenarios (at most 10000\n"
+              "        points); print the best point by SLO minutes lost + W x false actions\n"
+              "        (W default 10) and its margin over the configuration as given.\n"
               "  demo\n"
               "        Feed the decision core a built-in sequence of sample events (two\n"
               "        deployments, instances turning bad) and print each breaker decision\n"
@@ -71,7 +90,10 @@ static void usage(FILE *out)
               "  1  the command failed (run: start-up failed; check: the configuration is "
               "invalid;\n"
               "     status: the controller could not be reached; sim: the run failed or,\n"
-              "     with --check, an expectation failed)\n"
+              "     with --check, an expectation failed; record: the log cannot be written or\n"
+              "     the subscriptions were refused; replay: unreadable log or configuration,\n"
+              "     or with --check a mismatch; tune: unreadable files or a value the schema\n"
+              "     refuses)\n"
               "  2  usage error\n",
               out);
 }
@@ -235,8 +257,9 @@ int main(int argc, char **argv)
                 const char *name;
                 int (*run)(int argc, char **argv);
         } commands[] = {
-                {"run", cmd_run},   {"check", cmd_check}, {"status", cmd_status},
-                {"demo", cmd_demo}, {"sim", fm_cmd_sim},
+                {"run", cmd_run},          {"check", cmd_check},  {"status", cmd_status},
+                {"demo", cmd_demo},        {"sim", fm_cmd_sim},   {"record", fm_cmd_record},
+                {"replay", fm_cmd_replay}, {"tune", fm_cmd_tune},
         };
         int c;
 

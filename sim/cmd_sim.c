@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,8 @@
 #include <json-c/json.h>
 
 #include "config.h"
+#include "live.h"
+#include "mqtt.h"
 #include "report.h"
 #include "sim.h"
 
@@ -25,15 +28,25 @@ enum {
         OPT_JSON,
         OPT_BASELINE,
         OPT_CHECK,
+        OPT_LIVE,
+        OPT_MQTT,
+        OPT_SPEED,
+        OPT_PREFIX,
 };
 
 static void usage(FILE *out)
 {
         fputs("Usage: fleetmedic sim SCENARIO [-c CONFIG] [--report FILE.html] [--json FILE]\n"
               "                      [--baseline] [--check]\n"
+              "       fleetmedic sim SCENARIO --live [--mqtt URL] [--topic-prefix P]\n"
+              "                      [--speed X] [-c CONFIG] [--report FILE.html] [--json FILE]\n"
               "\n"
               "Runs a scenario (YAML or JSON) through the real decision core in simulated\n"
-              "time and prints a summary.\n"
+              "time and prints a summary. With --live, publishes the simulated fleet's\n"
+              "events to an MQTT broker in real time instead, for a running controller to\n"
+              "decide on (no core runs in the simulator, no action reaches its fleet); a\n"
+              "report or run document asked for is then that of the same scenario run\n"
+              "through the core here, written before the live run starts.\n"
               "\n"
               "  -c, --config FILE   controller configuration (default: the scenario's\n"
               "                      `config:`, else the defaults); dry_run is false unless\n"
@@ -42,6 +55,13 @@ static void usage(FILE *out)
               "      --report FILE   write a self-contained HTML report\n"
               "      --baseline      also run without the controller, under \"baseline\"\n"
               "      --check         exit 1 when an expectation of the scenario fails\n"
+              "      --live          publish the events to a broker in real time\n"
+              "      --mqtt URL      with --live: mqtt://HOST[:PORT] (default\n"
+              "                      mqtt://127.0.0.1:1883)\n"
+              "      --topic-prefix P  with --live: topics P/DEPLOYMENT/INSTANCE/KIND\n"
+              "                      (default fleet)\n"
+              "      --speed X       with --live: simulated seconds per second (default 1;\n"
+              "                      60 plays a minute per second)\n"
               "  -h, --help          show this help\n"
               "\n"
               "Exit status: 0 ok, 1 failure or a failed expectation with --check, 2 usage.\n",
@@ -180,6 +200,51 @@ static void print_summary(const struct fm_sim_run *run, const struct fm_sim_run 
                        run->expect[k].detail);
 }
 
+/* Publishes sc live; prints what it did. Errors are printed. */
+static int run_live(const struct fm_scenario *sc, const char *url, const char *prefix, double speed)
+{
+        struct fm_mqtt_config *mc = malloc(sizeof(*mc));
+        struct fm_live_stats st = {0};
+        int r = -EINVAL;
+
+        if (!mc) {
+                fprintf(stderr, "fleetmedic sim: out of memory\n");
+                return -ENOMEM;
+        }
+        fm_mqtt_config_default(mc);
+        if (url && fm_mqtt_parse_url(mc, url) < 0) {
+                fprintf(stderr,
+                        "fleetmedic sim: --mqtt %s: expected mqtt://HOST[:PORT] or "
+                        "mqtts://HOST[:PORT]\n",
+                        url);
+                goto out;
+        }
+        if (prefix) {
+                size_t n = strlen(prefix);
+                if (n == 0 || n > FM_PREFIX_MAX || prefix[n - 1] == '/' || strpbrk(prefix, "+#")) {
+                        fprintf(stderr,
+                                "fleetmedic sim: --topic-prefix %s: must be 1..%d bytes, "
+                                "without + or # or a trailing /\n",
+                                prefix, FM_PREFIX_MAX);
+                        goto out;
+                }
+                memcpy(mc->topic_prefix, prefix, n + 1);
+        }
+        struct fm_live_options lo = {.mqtt = mc, .speed = speed, .progress = true};
+        r = fm_live_run(sc, &lo, &st);
+        if (r < 0 && r != -EINTR) {
+                fprintf(stderr, "fleetmedic sim --live: %s\n", strerror(-r));
+                goto out;
+        }
+        printf("scenario %s live: %" PRIu64 " steps, %" PRIu64 " events published, %" PRIu64
+               " failed%s\n",
+               sc->name, st.steps, st.published, st.publish_failures,
+               r == -EINTR ? " (interrupted)" : "");
+out:
+        free(mc);
+        return r;
+}
+
 int fm_cmd_sim(int argc, char **argv)
 {
         static const struct option options[] = {
@@ -188,11 +253,17 @@ int fm_cmd_sim(int argc, char **argv)
                 {"json", required_argument, NULL, OPT_JSON},
                 {"baseline", no_argument, NULL, OPT_BASELINE},
                 {"check", no_argument, NULL, OPT_CHECK},
+                {"live", no_argument, NULL, OPT_LIVE},
+                {"mqtt", required_argument, NULL, OPT_MQTT},
+                {"speed", required_argument, NULL, OPT_SPEED},
+                {"topic-prefix", required_argument, NULL, OPT_PREFIX},
                 {"help", no_argument, NULL, 'h'},
                 {0},
         };
         const char *config = NULL, *report = NULL, *json = NULL;
-        bool baseline = false, check = false;
+        const char *mqtt_url = NULL, *prefix = NULL;
+        bool baseline = false, check = false, live = false;
+        double speed = 1;
         int c;
 
         while ((c = getopt_long(argc, argv, "c:h", options, NULL)) != -1) {
@@ -212,6 +283,29 @@ int fm_cmd_sim(int argc, char **argv)
                 case OPT_CHECK:
                         check = true;
                         break;
+                case OPT_LIVE:
+                        live = true;
+                        break;
+                case OPT_MQTT:
+                        mqtt_url = optarg;
+                        break;
+                case OPT_PREFIX:
+                        prefix = optarg;
+                        break;
+                case OPT_SPEED: {
+                        char *end;
+                        errno = 0;
+                        speed = strtod(optarg, &end);
+                        if (errno || end == optarg || *end || !(speed > 0) ||
+                            speed > FM_LIVE_SPEED_MAX) {
+                                fprintf(stderr,
+                                        "fleetmedic sim: --speed %s: expected a number in "
+                                        "(0, %.0f]\n",
+                                        optarg, FM_LIVE_SPEED_MAX);
+                                return EXIT_USAGE;
+                        }
+                        break;
+                }
                 case 'h':
                         usage(stdout);
                         return EXIT_OK;
@@ -225,6 +319,14 @@ int fm_cmd_sim(int argc, char **argv)
                 return EXIT_USAGE;
         }
         const char *path = argv[optind];
+        if (!live && (mqtt_url || prefix)) {
+                fprintf(stderr, "fleetmedic sim: --mqtt and --topic-prefix need --live\n");
+                return EXIT_USAGE;
+        }
+        if (live && (baseline || check)) {
+                fprintf(stderr, "fleetmedic sim: --baseline and --check do not go with --live\n");
+                return EXIT_USAGE;
+        }
 
         struct fm_scenario *sc = calloc(1, sizeof(*sc));
         struct fm_core_config *core = calloc(1, sizeof(*core));
@@ -240,6 +342,10 @@ int fm_cmd_sim(int argc, char **argv)
         }
         if (load_scenario(path, sc) < 0)
                 goto out;
+        if (live && !json && !report) {
+                ret = run_live(sc, mqtt_url, prefix, speed) < 0 ? EXIT_FAILED : EXIT_OK;
+                goto out;
+        }
         if (!config && sc->config[0]) {
                 if (relative_path(path, sc->config, cfg_path, sizeof(cfg_path)) < 0) {
                         fprintf(stderr, "%s: config: path too long\n", path);
@@ -283,8 +389,13 @@ int fm_cmd_sim(int argc, char **argv)
                 fprintf(stderr, "fleetmedic sim: %s: %s\n", report, strerror(-r));
                 goto out;
         }
-        if (!json || strcmp(json, "-") != 0)
+        if (!live && (!json || strcmp(json, "-") != 0))
                 print_summary(run, base);
+        if (live) {
+                /* the report is written first: the live run ends the command */
+                ret = run_live(sc, mqtt_url, prefix, speed) < 0 ? EXIT_FAILED : EXIT_OK;
+                goto out;
+        }
         ret = check && !fm_sim_expectations_ok(run) ? EXIT_FAILED : EXIT_OK;
 out:
         json_object_put(doc);

@@ -499,6 +499,7 @@ static void fill_hist(struct fm_model *m, double l0, double mean, uint64_t n, st
 {
         uint64_t prev = 0;
         h->n = m->nb;
+        memcpy(h->bound, m->bound, m->nb * sizeof(h->bound[0]));
         for (uint32_t k = 0; k < m->nb; k++) {
                 double x = m->bound[k], cdf;
                 if (x <= l0)
