@@ -5,11 +5,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
 #include <json-c/json.h>
 
+#include "http_backend.h"
 #include "httpc.h"
 
 /*
@@ -55,19 +55,6 @@ void fm_alertmanager_config_default(struct fm_alertmanager_config *cfg)
         cfg->timeout = 10 * FM_MS_PER_S;
 }
 
-static bool terminated(const char *s, size_t size)
-{
-        return memchr(s, '\0', size) != NULL;
-}
-
-static bool no_controls(const char *s)
-{
-        for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-                if (*p < 0x20 || *p == 0x7f)
-                        return false;
-        return true;
-}
-
 static bool label_name_ok(const char *s)
 {
         if (!s[0] || !((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z') || s[0] == '_'))
@@ -79,28 +66,21 @@ static bool label_name_ok(const char *s)
         return true;
 }
 
-static bool http_url_ok(const char *u)
-{
-        return (strncasecmp(u, "http://", 7) == 0 || strncasecmp(u, "https://", 8) == 0) &&
-               no_controls(u) && !strpbrk(u, " ?#");
-}
-
 int fm_alertmanager_config_validate(const struct fm_alertmanager_config *cfg)
 {
         static const char *const reserved[] = {"alertname", "severity", "deployment", "instance"};
 
-        if (!cfg || !terminated(cfg->url, sizeof cfg->url) ||
-            !terminated(cfg->ca_file, sizeof cfg->ca_file) ||
-            !terminated(cfg->alertname, sizeof cfg->alertname) ||
-            !terminated(cfg->generator_url, sizeof cfg->generator_url))
+        if (!cfg || !fm_text_terminated(cfg->url, sizeof cfg->url) ||
+            !fm_text_terminated(cfg->ca_file, sizeof cfg->ca_file) ||
+            !fm_text_terminated(cfg->alertname, sizeof cfg->alertname) ||
+            !fm_text_terminated(cfg->generator_url, sizeof cfg->generator_url))
                 return -EINVAL;
-        if (!http_url_ok(cfg->url) || !no_controls(cfg->ca_file))
+        if (!fm_http_base_url_ok(cfg->url) || !fm_text_no_controls(cfg->ca_file))
                 return -EINVAL;
-        if (!cfg->alertname[0] || !no_controls(cfg->alertname))
+        if (!cfg->alertname[0] || !fm_text_no_controls(cfg->alertname))
                 return -EINVAL;
-        if (cfg->generator_url[0] && !(no_controls(cfg->generator_url) &&
-                                       (strncasecmp(cfg->generator_url, "http://", 7) == 0 ||
-                                        strncasecmp(cfg->generator_url, "https://", 8) == 0)))
+        if (cfg->generator_url[0] &&
+            !(fm_text_no_controls(cfg->generator_url) && fm_http_url_scheme_ok(cfg->generator_url)))
                 return -EINVAL;
         if (cfg->timeout < 1 || cfg->timeout > 600 * FM_MS_PER_S)
                 return -EINVAL;
@@ -110,9 +90,9 @@ int fm_alertmanager_config_validate(const struct fm_alertmanager_config *cfg)
                 return -EINVAL;
         for (uint32_t i = 0; i < cfg->n_labels; i++) {
                 const struct fm_alertmanager_label *l = &cfg->labels[i];
-                if (!terminated(l->name, sizeof l->name) ||
-                    !terminated(l->value, sizeof l->value) || !label_name_ok(l->name) ||
-                    !no_controls(l->value))
+                if (!fm_text_terminated(l->name, sizeof l->name) ||
+                    !fm_text_terminated(l->value, sizeof l->value) || !label_name_ok(l->name) ||
+                    !fm_text_no_controls(l->value))
                         return -EINVAL;
                 for (size_t k = 0; k < ARRAY_SIZE(reserved); k++)
                         if (strcmp(l->name, reserved[k]) == 0)
@@ -128,7 +108,6 @@ int fm_alertmanager_new(sd_event *event, const struct fm_alertmanager_config *cf
                         struct fm_actuator *a, struct fm_alertmanager **ret)
 {
         struct fm_alertmanager *x;
-        size_t n;
         int r;
 
         if (!event || !ret || fm_alertmanager_config_validate(cfg) < 0)
@@ -139,9 +118,7 @@ int fm_alertmanager_new(sd_event *event, const struct fm_alertmanager_config *cf
         x->event = sd_event_ref(event);
         x->a = a;
         x->cfg = *cfg;
-        n = strlen(x->cfg.url);
-        while (n > 0 && x->cfg.url[n - 1] == '/')
-                x->cfg.url[--n] = '\0';
+        fm_http_trim_slashes(x->cfg.url);
         r = fm_httpc_new(event, &x->http);
         if (r < 0) {
                 fm_alertmanager_free(x);
@@ -198,10 +175,7 @@ struct fm_alertmanager *fm_alertmanager_free(struct fm_alertmanager *x)
 
 static fm_ms now_ms(const struct fm_alertmanager *x)
 {
-        uint64_t usec = 0;
-        if (sd_event_now(x->event, CLOCK_REALTIME, &usec) < 0)
-                return 0;
-        return (fm_ms)(usec / 1000);
+        return fm_backend_now(x->event, CLOCK_REALTIME);
 }
 
 /* RFC 3339 in UTC with milliseconds. */
@@ -217,18 +191,6 @@ static int rfc3339(fm_ms t, char *buf, size_t size)
         return n > 0 && (size_t)n < size ? 0 : -ENOBUFS;
 }
 
-static int add_str(json_object *o, const char *key, const char *value)
-{
-        json_object *s = json_object_new_string(value);
-        if (!s)
-                return -ENOMEM;
-        if (json_object_object_add(o, key, s) < 0) {
-                json_object_put(s);
-                return -ENOMEM;
-        }
-        return 0;
-}
-
 /* The labels of an alert for (deployment, instance, severity). */
 static int make_labels(const struct fm_alertmanager *x, const char *deployment,
                        const char *instance, enum fm_severity severity, json_object **ret)
@@ -242,15 +204,15 @@ static int make_labels(const struct fm_alertmanager *x, const char *deployment,
         l = json_object_new_object();
         if (!l)
                 return -ENOMEM;
-        r = add_str(l, "alertname", x->cfg.alertname);
+        r = fm_json_add_string(l, "alertname", x->cfg.alertname);
         if (r >= 0)
-                r = add_str(l, "severity", sev);
+                r = fm_json_add_string(l, "severity", sev);
         if (r >= 0)
-                r = add_str(l, "deployment", deployment);
+                r = fm_json_add_string(l, "deployment", deployment);
         if (r >= 0 && instance && instance[0])
-                r = add_str(l, "instance", instance);
+                r = fm_json_add_string(l, "instance", instance);
         for (uint32_t i = 0; r >= 0 && i < x->cfg.n_labels; i++)
-                r = add_str(l, x->cfg.labels[i].name, x->cfg.labels[i].value);
+                r = fm_json_add_string(l, x->cfg.labels[i].name, x->cfg.labels[i].value);
         if (r < 0) {
                 json_object_put(l);
                 return r;
@@ -300,22 +262,22 @@ static int post_alert(struct op *o, const char *summary, bool resolve)
                 goto out;
         if (summary) {
                 ann = json_object_new_object();
-                if (!ann || add_str(ann, "summary", summary) < 0)
+                if (!ann || fm_json_add_string(ann, "summary", summary) < 0)
                         goto out;
                 if (json_object_object_add(alert, "annotations", ann) < 0)
                         goto out;
                 ann = NULL;
         }
         r = rfc3339(now, ts, sizeof ts);
-        if (r < 0 || (r = add_str(alert, "startsAt", ts)) < 0)
+        if (r < 0 || (r = fm_json_add_string(alert, "startsAt", ts)) < 0)
                 goto out;
         if (resolve || x->cfg.ttl > 0) {
                 r = rfc3339(resolve ? now : now + x->cfg.ttl, ts, sizeof ts);
-                if (r < 0 || (r = add_str(alert, "endsAt", ts)) < 0)
+                if (r < 0 || (r = fm_json_add_string(alert, "endsAt", ts)) < 0)
                         goto out;
         }
         if (x->cfg.generator_url[0] &&
-            (r = add_str(alert, "generatorURL", x->cfg.generator_url)) < 0)
+            (r = fm_json_add_string(alert, "generatorURL", x->cfg.generator_url)) < 0)
                 goto out;
         r = -ENOMEM;
         if (json_object_array_add(arr, alert) < 0)
@@ -332,24 +294,13 @@ out:
 
 /* ---- results ---- */
 
-static void sanitize(char *dst, size_t size, const char *s, size_t max)
-{
-        size_t i = 0;
-        for (; s && s[i] && i < max && i + 1 < size; i++) {
-                unsigned char c = (unsigned char)s[i];
-                dst[i] = (c < 0x20 || c == 0x7f) ? '?' : (char)c;
-        }
-        if (size > 0)
-                dst[i] = '\0';
-}
-
 static void finish(struct op *o, enum fm_result_kind kind, int error, fm_ms retry_after,
                    const char *detail)
 {
         struct fm_alertmanager *x = o->x;
         char clean[DETAIL_MAX];
 
-        sanitize(clean, sizeof clean, detail, sizeof clean - 1);
+        fm_text_sanitize(clean, sizeof clean, detail, sizeof clean - 1);
         op_unlink(x, o);
         if (o->action) {
                 struct fm_action_result res = {
@@ -410,7 +361,7 @@ static void on_http(void *userdata, const struct fm_httpc_response *resp)
 
         o->http_id = 0;
         if (resp->error < 0) {
-                snprintf(d, sizeof d, "%s", resp->detail ? resp->detail : strerror(-resp->error));
+                fm_http_transport_detail(resp, d, sizeof d);
                 finish(o, fm_result_kind_from_errno(resp->error), resp->error, resp->retry_after,
                        d);
                 return;
@@ -418,11 +369,13 @@ static void on_http(void *userdata, const struct fm_httpc_response *resp)
         if (resp->status < 200 || resp->status >= 300) {
                 json_object *j = json_tokener_parse(resp->body), *m = NULL;
                 if (j && json_object_object_get_ex(j, "message", &m))
-                        sanitize(msg, sizeof msg, json_object_get_string(m), sizeof msg - 1);
+                        fm_text_sanitize(msg, sizeof msg, json_object_get_string(m),
+                                         sizeof msg - 1);
                 else if (j && json_object_is_type(j, json_type_string))
-                        sanitize(msg, sizeof msg, json_object_get_string(j), sizeof msg - 1);
+                        fm_text_sanitize(msg, sizeof msg, json_object_get_string(j),
+                                         sizeof msg - 1);
                 else
-                        sanitize(msg, sizeof msg, resp->body, strcspn(resp->body, "\r\n"));
+                        fm_text_sanitize(msg, sizeof msg, resp->body, strcspn(resp->body, "\r\n"));
                 json_object_put(j);
                 snprintf(d, sizeof d, "HTTP %ld: %s", resp->status, msg);
                 enum fm_result_kind kind = fm_result_kind_from_http((int)resp->status);
@@ -477,9 +430,9 @@ static int am_start(void *backend, const struct fm_action_req *req, uint64_t att
                 return -EINVAL;
         if (req->action != FM_ACTION_ALERT)
                 return -EOPNOTSUPP;
-        if (!terminated(req->deployment, sizeof req->deployment) ||
-            !terminated(req->instance, sizeof req->instance) ||
-            !terminated(req->arg.alert.summary, sizeof req->arg.alert.summary))
+        if (!fm_text_terminated(req->deployment, sizeof req->deployment) ||
+            !fm_text_terminated(req->instance, sizeof req->instance) ||
+            !fm_text_terminated(req->arg.alert.summary, sizeof req->arg.alert.summary))
                 return -EINVAL;
         o = calloc(1, sizeof *o);
         if (!o)

@@ -15,6 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "http_backend.h"
+
 /*
  * How a request runs
  * ==================
@@ -703,13 +705,7 @@ void fm_haproxy_message(const char *text, size_t len, char *buf, size_t size)
 
 static fm_ms realtime_now(struct fm_haproxy *h)
 {
-        uint64_t usec;
-        struct timespec ts;
-
-        if (sd_event_now(h->event, CLOCK_REALTIME, &usec) >= 0)
-                return (fm_ms)(usec / USEC_PER_MS);
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (fm_ms)ts.tv_sec * FM_MS_PER_S + ts.tv_nsec / 1000000;
+        return fm_backend_now(h->event, CLOCK_REALTIME);
 }
 
 static void conn_close(struct conn *c)
@@ -1262,6 +1258,22 @@ unsigned fm_haproxy_pending(const struct fm_haproxy *h)
         return h ? h->n_queue : 0;
 }
 
+/* A new job of kind and id, when the queue has room for it: 0, -ENOBUFS, -ENOMEM. */
+static int job_new(struct fm_haproxy *h, enum job_kind kind, uint64_t id, struct job **ret)
+{
+        struct job *j;
+
+        if (h->n_queue >= FM_HAPROXY_QUEUE_MAX)
+                return -ENOBUFS;
+        j = calloc(1, sizeof *j);
+        if (!j)
+                return -ENOMEM;
+        j->kind = kind;
+        j->id = id;
+        *ret = j;
+        return 0;
+}
+
 static int enqueue(struct fm_haproxy *h, struct job *j)
 {
         if (h->n_queue >= FM_HAPROXY_QUEUE_MAX)
@@ -1301,13 +1313,9 @@ static int haproxy_start(void *backend, const struct fm_action_req *req, uint64_
         if (req->arg.weights.n == 0 || req->arg.weights.n > FM_ACTUATOR_WEIGHTS_MAX ||
             !terminated(req->deployment, sizeof req->deployment))
                 return -EINVAL;
-        if (h->n_queue >= FM_HAPROXY_QUEUE_MAX)
-                return -ENOBUFS;
-        j = calloc(1, sizeof *j);
-        if (!j)
-                return -ENOMEM;
-        j->kind = JOB_WEIGHTS;
-        j->id = attempt_id;
+        r = job_new(h, JOB_WEIGHTS, attempt_id, &j);
+        if (r < 0)
+                return r;
         j->observe = req->observe;
         j->n = req->arg.weights.n;
         for (uint32_t i = 0; i < j->n; i++) {
@@ -1353,16 +1361,12 @@ int fm_haproxy_set_state(struct fm_haproxy *h, const char *deployment, const cha
 
         if (!h || !done || !fm_haproxy_state_name(state))
                 return -EINVAL;
-        if (h->n_queue >= FM_HAPROXY_QUEUE_MAX)
-                return -ENOBUFS;
-        j = calloc(1, sizeof *j);
-        if (!j)
-                return -ENOMEM;
+        r = job_new(h, JOB_STATE, h->last_state_id + 1, &j);
+        if (r < 0)
+                return r;
         r = fm_haproxy_map(&h->cfg, deployment, target, j->backend, j->t[0].server);
         if (r < 0)
                 goto fail;
-        j->kind = JOB_STATE;
-        j->id = h->last_state_id + 1;
         j->state = state;
         j->done = done;
         j->userdata = userdata;

@@ -2,17 +2,17 @@
 #include "kube.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
+
+#include "http_backend.h"
 
 /*
  * Two layers.
@@ -100,17 +100,12 @@ void fm_kube_config_default(struct fm_kube_config *cfg)
         fm_lease_config_default(&cfg->lease);
 }
 
-static bool terminated(const char *s, size_t size)
-{
-        return memchr(s, '\0', size) != NULL;
-}
-
 /* A pattern: expands with sample names and leaves no control bytes or spaces. */
 static bool pattern_ok(const char *p, size_t size)
 {
         char out[TEXT_MAX];
 
-        if (!terminated(p, size))
+        if (!fm_text_terminated(p, size))
                 return false;
         if (!p[0])
                 return true;
@@ -122,18 +117,18 @@ static bool pattern_ok(const char *p, size_t size)
 
 static bool name_or_empty(const char *s, size_t size)
 {
-        return terminated(s, size) && (!s[0] || fm_kube_name_valid(s));
+        return fm_text_terminated(s, size) && (!s[0] || fm_kube_name_valid(s));
 }
 
 int fm_kube_config_validate(const struct fm_kube_config *cfg)
 {
         uint32_t named = 0;
 
-        if (!cfg || !terminated(cfg->sa_dir, sizeof cfg->sa_dir) ||
-            !terminated(cfg->server, sizeof cfg->server) ||
-            !terminated(cfg->token_file, sizeof cfg->token_file) ||
-            !terminated(cfg->ca_file, sizeof cfg->ca_file) ||
-            !terminated(cfg->namespace_, sizeof cfg->namespace_))
+        if (!cfg || !fm_text_terminated(cfg->sa_dir, sizeof cfg->sa_dir) ||
+            !fm_text_terminated(cfg->server, sizeof cfg->server) ||
+            !fm_text_terminated(cfg->token_file, sizeof cfg->token_file) ||
+            !fm_text_terminated(cfg->ca_file, sizeof cfg->ca_file) ||
+            !fm_text_terminated(cfg->namespace_, sizeof cfg->namespace_))
                 return -EINVAL;
         if (cfg->in_cluster) {
                 if (cfg->server[0] || cfg->token_file[0] || cfg->ca_file[0] ||
@@ -158,7 +153,7 @@ int fm_kube_config_validate(const struct fm_kube_config *cfg)
         for (uint32_t i = 0; i < cfg->n_mappings; i++) {
                 const struct fm_kube_mapping *m = &cfg->mapping[i];
 
-                if (!terminated(m->deployment, sizeof m->deployment))
+                if (!fm_text_terminated(m->deployment, sizeof m->deployment))
                         return -EINVAL;
                 if (strcmp(m->deployment, "*") != 0) {
                         if (!fm_kube_name_valid(m->deployment))
@@ -171,7 +166,7 @@ int fm_kube_config_validate(const struct fm_kube_config *cfg)
                 if ((unsigned)m->kind >= _FM_KUBE_WORKLOAD_MAX ||
                     !name_or_empty(m->workload, sizeof m->workload) ||
                     !name_or_empty(m->traffic_name, sizeof m->traffic_name) ||
-                    !terminated(m->container, sizeof m->container) ||
+                    !fm_text_terminated(m->container, sizeof m->container) ||
                     (m->container[0] && !fm_kube_label_valid(m->container)) ||
                     !pattern_ok(m->image, sizeof m->image) ||
                     !pattern_ok(m->storage_uri, sizeof m->storage_uri) ||
@@ -189,37 +184,12 @@ int fm_kube_config_validate(const struct fm_kube_config *cfg)
 static int read_small_file(const char *path, size_t max, char **ret)
 {
         char *buf;
-        ssize_t n;
-        size_t len = 0;
-        int fd, r = 0;
+        size_t len;
+        int r;
 
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-        if (fd < 0)
-                return -errno;
-        buf = malloc(max + 2);
-        if (!buf) {
-                close(fd);
-                return -ENOMEM;
-        }
-        while (len <= max) {
-                n = read(fd, buf + len, max + 1 - len);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        r = -errno;
-                        break;
-                }
-                if (n == 0)
-                        break;
-                len += (size_t)n;
-        }
-        close(fd);
-        if (r == 0 && len > max)
-                r = -EFBIG;
-        if (r < 0) {
-                free(buf);
+        r = fm_read_small_file(path, max, &buf, &len);
+        if (r < 0)
                 return r;
-        }
         while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r' || buf[len - 1] == ' ' ||
                            buf[len - 1] == '\t'))
                 len--;
@@ -230,26 +200,12 @@ static int read_small_file(const char *path, size_t max, char **ret)
 
 static fm_ms mono_now(const struct fm_kube *k)
 {
-        uint64_t usec = 0;
-
-        if (sd_event_now(k->event, CLOCK_MONOTONIC, &usec) < 0) {
-                struct timespec ts;
-                clock_gettime(CLOCK_MONOTONIC, &ts);
-                return (fm_ms)ts.tv_sec * FM_MS_PER_S + ts.tv_nsec / 1000000;
-        }
-        return (fm_ms)(usec / 1000);
+        return fm_backend_now(k->event, CLOCK_MONOTONIC);
 }
 
 static fm_ms real_now(const struct fm_kube *k)
 {
-        uint64_t usec = 0;
-
-        if (sd_event_now(k->event, CLOCK_REALTIME, &usec) < 0) {
-                struct timespec ts;
-                clock_gettime(CLOCK_REALTIME, &ts);
-                return (fm_ms)ts.tv_sec * FM_MS_PER_S + ts.tv_nsec / 1000000;
-        }
-        return (fm_ms)(usec / 1000);
+        return fm_backend_now(k->event, CLOCK_REALTIME);
 }
 
 /* Reads the token file again. A token with bytes a header cannot carry is refused. */
@@ -632,26 +588,6 @@ static bool op_failed(struct op *op, const struct fm_httpc_response *resp, const
         return true;
 }
 
-static struct json_object *parse_body(const struct fm_httpc_response *resp)
-{
-        struct json_tokener *tok;
-        struct json_object *o = NULL;
-
-        if (!resp->body || resp->body_len == 0 || resp->body_len > (size_t)INT32_MAX)
-                return NULL;
-        tok = json_tokener_new();
-        if (!tok)
-                return NULL;
-        o = json_tokener_parse_ex(tok, resp->body, (int)resp->body_len);
-        if (json_tokener_get_error(tok) != json_tokener_success ||
-            !json_object_is_type(o, json_type_object)) {
-                json_object_put(o);
-                o = NULL;
-        }
-        json_tokener_free(tok);
-        return o;
-}
-
 static enum fm_kube_call read_call(const struct op *op)
 {
         switch (op->req.action) {
@@ -896,7 +832,7 @@ static void op_read_done(void *userdata, const struct fm_httpc_response *resp)
         op->call_id = 0;
         if (op_failed(op, resp, "read"))
                 return;
-        obj = parse_body(resp);
+        obj = fm_http_json_object(resp);
         rv = obj ? fm_kube_resource_version(obj) : NULL;
         if (!obj || !rv) {
                 json_object_put(obj);
@@ -943,7 +879,7 @@ static void op_write_done(void *userdata, const struct fm_httpc_response *resp)
         }
         if (op_failed(op, resp, "write"))
                 return;
-        obj = parse_body(resp);
+        obj = fm_http_json_object(resp);
         if (!obj) {
                 op_finishf(op, FM_RESULT_PERMANENT, -EBADMSG, "write: malformed answer");
                 return;
@@ -1021,8 +957,8 @@ static int op_prepare(struct fm_kube *k, struct op *op, const struct fm_action_r
         const char *d = req->deployment;
         int r;
 
-        if (!terminated(req->deployment, sizeof req->deployment) ||
-            !terminated(req->instance, sizeof req->instance) || !fm_kube_name_valid(d))
+        if (!fm_text_terminated(req->deployment, sizeof req->deployment) ||
+            !fm_text_terminated(req->instance, sizeof req->instance) || !fm_kube_name_valid(d))
                 return -EINVAL;
         if (req->instance[0] && !fm_kube_name_valid(req->instance))
                 return -EINVAL;
@@ -1050,7 +986,7 @@ static int op_prepare(struct fm_kube *k, struct op *op, const struct fm_action_r
                         m->kind == FM_KUBE_WORKLOAD_INFERENCESERVICE ? m->storage_uri : m->image;
                 if (!pattern[0])
                         return -EOPNOTSUPP;
-                if (!terminated(req->arg.rollback.to, sizeof req->arg.rollback.to) ||
+                if (!fm_text_terminated(req->arg.rollback.to, sizeof req->arg.rollback.to) ||
                     !fm_kube_version_valid(req->arg.rollback.to))
                         return -EINVAL;
                 r = fm_kube_expand(pattern, d, req->arg.rollback.to, op->want, sizeof op->want);
@@ -1071,7 +1007,7 @@ static int op_prepare(struct fm_kube *k, struct op *op, const struct fm_action_r
                         const struct fm_weight *w = &req->arg.weights.w[i];
                         struct fm_kube_dest *dd = &op->dest[i];
 
-                        if (!terminated(w->target, sizeof w->target) ||
+                        if (!fm_text_terminated(w->target, sizeof w->target) ||
                             !fm_kube_version_valid(w->target) || w->weight > 100)
                                 return -EINVAL;
                         r = fm_kube_expand(pattern, d, w->target, dd->name, sizeof dd->name);

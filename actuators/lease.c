@@ -10,6 +10,7 @@
 
 #include <json-c/json.h>
 
+#include "http_backend.h"
 #include "kube.h"
 
 /*
@@ -83,26 +84,12 @@ int fm_lease_config_validate(const struct fm_lease_config *cfg)
 
 static fm_ms mono_now(const struct fm_lease *l)
 {
-        uint64_t usec = 0;
-
-        if (sd_event_now(l->event, CLOCK_MONOTONIC, &usec) < 0) {
-                struct timespec ts;
-                clock_gettime(CLOCK_MONOTONIC, &ts);
-                return (fm_ms)ts.tv_sec * FM_MS_PER_S + ts.tv_nsec / 1000000;
-        }
-        return (fm_ms)(usec / 1000);
+        return fm_backend_now(l->event, CLOCK_MONOTONIC);
 }
 
 static fm_ms real_now(const struct fm_lease *l)
 {
-        uint64_t usec = 0;
-
-        if (sd_event_now(l->event, CLOCK_REALTIME, &usec) < 0) {
-                struct timespec ts;
-                clock_gettime(CLOCK_REALTIME, &ts);
-                return (fm_ms)ts.tv_sec * FM_MS_PER_S + ts.tv_nsec / 1000000;
-        }
-        return (fm_ms)(usec / 1000);
+        return fm_backend_now(l->event, CLOCK_REALTIME);
 }
 
 /* Half the renew deadline: a hung request still leaves time for another try before it. */
@@ -140,48 +127,6 @@ static void arm(struct fm_lease *l)
         (void)sd_event_source_set_enabled(l->timer, SD_EVENT_ONESHOT);
 }
 
-static int set_string(struct json_object *o, const char *key, const char *v)
-{
-        struct json_object *s = json_object_new_string(v);
-
-        if (!s || json_object_object_add(o, key, s) < 0) {
-                json_object_put(s);
-                return -ENOMEM;
-        }
-        return 0;
-}
-
-static int set_int(struct json_object *o, const char *key, int64_t v)
-{
-        struct json_object *s = json_object_new_int64(v);
-
-        if (!s || json_object_object_add(o, key, s) < 0) {
-                json_object_put(s);
-                return -ENOMEM;
-        }
-        return 0;
-}
-
-static struct json_object *parse(const struct fm_httpc_response *resp)
-{
-        struct json_tokener *tok;
-        struct json_object *o;
-
-        if (!resp->body || resp->body_len == 0 || resp->body_len > (size_t)INT32_MAX)
-                return NULL;
-        tok = json_tokener_new();
-        if (!tok)
-                return NULL;
-        o = json_tokener_parse_ex(tok, resp->body, (int)resp->body_len);
-        if (json_tokener_get_error(tok) != json_tokener_success ||
-            !json_object_is_type(o, json_type_object)) {
-                json_object_put(o);
-                o = NULL;
-        }
-        json_tokener_free(tok);
-        return o;
-}
-
 /* Remembers obj's spec and when it last changed. */
 static void observe(struct fm_lease *l, struct json_object *obj)
 {
@@ -203,7 +148,7 @@ static void observe(struct fm_lease *l, struct json_object *obj)
 /* A successful POST or PUT: we hold the lease with `transitions`. */
 static void won(struct fm_lease *l, const struct fm_httpc_response *resp)
 {
-        struct json_object *obj = parse(resp);
+        struct json_object *obj = fm_http_json_object(resp);
         bool was = l->leader;
 
         if (obj) {
@@ -246,13 +191,16 @@ static void create(struct fm_lease *l)
         }
         if (fm_kube_format_time(real_now(l), true, when, sizeof when) < 0)
                 goto out;
-        if (set_string(o, "apiVersion", "coordination.k8s.io/v1") < 0 ||
-            set_string(o, "kind", "Lease") < 0 || set_string(meta, "name", l->cfg.name) < 0 ||
-            set_string(meta, "namespace", l->cfg.namespace_) < 0 ||
-            set_string(spec, "holderIdentity", l->cfg.identity) < 0 ||
-            set_int(spec, "leaseDurationSeconds", l->cfg.lease_duration / FM_MS_PER_S) < 0 ||
-            set_string(spec, "acquireTime", when) < 0 || set_string(spec, "renewTime", when) < 0 ||
-            set_int(spec, "leaseTransitions", 0) < 0)
+        if (fm_json_add_string(o, "apiVersion", "coordination.k8s.io/v1") < 0 ||
+            fm_json_add_string(o, "kind", "Lease") < 0 ||
+            fm_json_add_string(meta, "name", l->cfg.name) < 0 ||
+            fm_json_add_string(meta, "namespace", l->cfg.namespace_) < 0 ||
+            fm_json_add_string(spec, "holderIdentity", l->cfg.identity) < 0 ||
+            fm_json_add(spec, "leaseDurationSeconds",
+                        json_object_new_int64(l->cfg.lease_duration / FM_MS_PER_S)) < 0 ||
+            fm_json_add_string(spec, "acquireTime", when) < 0 ||
+            fm_json_add_string(spec, "renewTime", when) < 0 ||
+            fm_json_add(spec, "leaseTransitions", json_object_new_int64(0)) < 0)
                 goto out;
         l->sent_at = mono_now(l);
         l->pending_transitions = 0;
@@ -305,13 +253,14 @@ static void acquire_or_renew(struct fm_lease *l, struct json_object *obj)
                 return;
         if (!ours) {
                 transitions++;
-                if (set_string(spec, "acquireTime", when) < 0)
+                if (fm_json_add_string(spec, "acquireTime", when) < 0)
                         return;
         }
-        if (set_string(spec, "holderIdentity", l->cfg.identity) < 0 ||
-            set_int(spec, "leaseDurationSeconds", l->cfg.lease_duration / FM_MS_PER_S) < 0 ||
-            set_string(spec, "renewTime", when) < 0 ||
-            set_int(spec, "leaseTransitions", transitions) < 0)
+        if (fm_json_add_string(spec, "holderIdentity", l->cfg.identity) < 0 ||
+            fm_json_add(spec, "leaseDurationSeconds",
+                        json_object_new_int64(l->cfg.lease_duration / FM_MS_PER_S)) < 0 ||
+            fm_json_add_string(spec, "renewTime", when) < 0 ||
+            fm_json_add(spec, "leaseTransitions", json_object_new_int64(transitions)) < 0)
                 return;
         l->sent_at = mono_now(l);
         l->pending_transitions = (uint64_t)transitions;
@@ -338,7 +287,7 @@ static void get_done(void *userdata, const struct fm_httpc_response *resp)
         }
         if (resp->status != 200)
                 return;
-        obj = parse(resp);
+        obj = fm_http_json_object(resp);
         if (!obj)
                 return;
         acquire_or_renew(l, obj);
@@ -486,9 +435,10 @@ int fm_lease_release(struct fm_lease *l)
                 return -ENODATA;
         if (fm_kube_format_time(real_now(l), true, when, sizeof when) < 0)
                 return -ERANGE;
-        if (set_string(spec, "holderIdentity", "") < 0 ||
-            set_int(spec, "leaseDurationSeconds", 1) < 0 ||
-            set_string(spec, "acquireTime", when) < 0 || set_string(spec, "renewTime", when) < 0)
+        if (fm_json_add_string(spec, "holderIdentity", "") < 0 ||
+            fm_json_add(spec, "leaseDurationSeconds", json_object_new_int64(1)) < 0 ||
+            fm_json_add_string(spec, "acquireTime", when) < 0 ||
+            fm_json_add_string(spec, "renewTime", when) < 0)
                 return -ENOMEM;
         return fm_kube_request(l->kube, FM_KUBE_LEASE_UPDATE, l->cfg.namespace_, l->cfg.name,
                                "application/json",

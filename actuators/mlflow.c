@@ -14,6 +14,7 @@
 
 #include <json-c/json.h>
 
+#include "http_backend.h"
 #include "httpc.h"
 
 /*
@@ -111,19 +112,6 @@ void fm_mlflow_config_default(struct fm_mlflow_config *cfg)
         copy(cfg->models[0].model, sizeof cfg->models[0].model, "*");
 }
 
-static bool terminated(const char *s, size_t size)
-{
-        return memchr(s, '\0', size) != NULL;
-}
-
-static bool no_controls(const char *s)
-{
-        for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-                if (*p < 0x20 || *p == 0x7f)
-                        return false;
-        return true;
-}
-
 static bool alias_ok(const char *s)
 {
         size_t n = strlen(s);
@@ -175,21 +163,19 @@ int fm_mlflow_config_validate(const struct fm_mlflow_config *cfg)
 {
         if (!cfg)
                 return -EINVAL;
-        if (!terminated(cfg->uri, sizeof cfg->uri) ||
-            !terminated(cfg->ca_file, sizeof cfg->ca_file) ||
-            !terminated(cfg->token_file, sizeof cfg->token_file) ||
-            !terminated(cfg->username_file, sizeof cfg->username_file) ||
-            !terminated(cfg->password_file, sizeof cfg->password_file) ||
-            !terminated(cfg->alias, sizeof cfg->alias) ||
-            !terminated(cfg->threshold_tag, sizeof cfg->threshold_tag) ||
-            !terminated(cfg->rolled_back_tag, sizeof cfg->rolled_back_tag))
+        if (!fm_text_terminated(cfg->uri, sizeof cfg->uri) ||
+            !fm_text_terminated(cfg->ca_file, sizeof cfg->ca_file) ||
+            !fm_text_terminated(cfg->token_file, sizeof cfg->token_file) ||
+            !fm_text_terminated(cfg->username_file, sizeof cfg->username_file) ||
+            !fm_text_terminated(cfg->password_file, sizeof cfg->password_file) ||
+            !fm_text_terminated(cfg->alias, sizeof cfg->alias) ||
+            !fm_text_terminated(cfg->threshold_tag, sizeof cfg->threshold_tag) ||
+            !fm_text_terminated(cfg->rolled_back_tag, sizeof cfg->rolled_back_tag))
                 return -EINVAL;
-        if (strncasecmp(cfg->uri, "http://", 7) != 0 && strncasecmp(cfg->uri, "https://", 8) != 0)
+        if (!fm_http_base_url_ok(cfg->uri))
                 return -EINVAL;
-        if (!no_controls(cfg->uri) || strpbrk(cfg->uri, " ?#"))
-                return -EINVAL;
-        if (!no_controls(cfg->ca_file) || !no_controls(cfg->token_file) ||
-            !no_controls(cfg->username_file) || !no_controls(cfg->password_file))
+        if (!fm_text_no_controls(cfg->ca_file) || !fm_text_no_controls(cfg->token_file) ||
+            !fm_text_no_controls(cfg->username_file) || !fm_text_no_controls(cfg->password_file))
                 return -EINVAL;
         if ((cfg->username_file[0] == '\0') != (cfg->password_file[0] == '\0'))
                 return -EINVAL;
@@ -202,9 +188,10 @@ int fm_mlflow_config_validate(const struct fm_mlflow_config *cfg)
                 return -EINVAL;
         for (uint32_t i = 0; i < cfg->n_models; i++) {
                 const struct fm_mlflow_model_map *m = &cfg->models[i];
-                if (!terminated(m->deployment, sizeof m->deployment) ||
-                    !terminated(m->model, sizeof m->model) || !deployment_ok(m->deployment) ||
-                    m->model[0] == '\0' || !no_controls(m->model))
+                if (!fm_text_terminated(m->deployment, sizeof m->deployment) ||
+                    !fm_text_terminated(m->model, sizeof m->model) ||
+                    !deployment_ok(m->deployment) || m->model[0] == '\0' ||
+                    !fm_text_no_controls(m->model))
                         return -EINVAL;
                 for (uint32_t j = 0; j < i; j++)
                         if (strcmp(cfg->models[j].deployment, m->deployment) == 0)
@@ -294,7 +281,7 @@ static int cred_refresh(struct cred *c)
         len = strlen(buf);
         if (len > 0 && buf[len - 1] == '\r')
                 buf[--len] = '\0';
-        if (len == 0 || !no_controls(buf)) {
+        if (len == 0 || !fm_text_no_controls(buf)) {
                 r = -EINVAL;
                 goto out;
         }
@@ -350,7 +337,6 @@ int fm_mlflow_new(sd_event *event, const struct fm_mlflow_config *cfg, struct fm
                   struct fm_mlflow **ret)
 {
         struct fm_mlflow *x;
-        size_t n;
         int r;
 
         if (!event || !ret || fm_mlflow_config_validate(cfg) < 0)
@@ -362,9 +348,7 @@ int fm_mlflow_new(sd_event *event, const struct fm_mlflow_config *cfg, struct fm
         x->a = a;
         x->cfg = *cfg;
         x->next_list_id = 1;
-        n = strlen(x->cfg.uri);
-        while (n > 0 && x->cfg.uri[n - 1] == '/')
-                x->cfg.uri[--n] = '\0';
+        fm_http_trim_slashes(x->cfg.uri);
         x->token.path = x->cfg.token_file;
         x->user.path = x->cfg.username_file;
         x->password.path = x->cfg.password_file;
@@ -531,22 +515,7 @@ static int search_page(struct op *o, const char *page_token)
 
 static fm_ms now_ms(const struct fm_mlflow *x)
 {
-        uint64_t usec = 0;
-        if (sd_event_now(x->event, CLOCK_REALTIME, &usec) < 0)
-                return 0;
-        return (fm_ms)(usec / 1000);
-}
-
-/* Printable copy of s (at most max bytes), control bytes as '?'. */
-static void sanitize(char *dst, size_t size, const char *s, size_t max)
-{
-        size_t i = 0;
-        for (; s && s[i] && i < max && i + 1 < size; i++) {
-                unsigned char c = (unsigned char)s[i];
-                dst[i] = (c < 0x20 || c == 0x7f) ? '?' : (char)c;
-        }
-        if (size > 0)
-                dst[i] = '\0';
+        return fm_backend_now(x->event, CLOCK_REALTIME);
 }
 
 static void finish(struct op *o, enum fm_result_kind kind, int error, fm_ms retry_after,
@@ -562,7 +531,7 @@ static void finish(struct op *o, enum fm_result_kind kind, int error, fm_ms retr
         };
 
         /* Names in the detail come from events and servers: no control bytes leave. */
-        sanitize(clean, sizeof clean, detail, sizeof clean - 1);
+        fm_text_sanitize(clean, sizeof clean, detail, sizeof clean - 1);
 
         op_unlink(x, o);
         if (x->a)
@@ -637,12 +606,12 @@ static void error_detail(const struct fm_httpc_response *resp, char *code, size_
         if (o && json_object_is_type(o, json_type_object)) {
                 if (json_object_object_get_ex(o, "error_code", &c) &&
                     json_object_is_type(c, json_type_string))
-                        sanitize(code, code_size, json_object_get_string(c), code_size - 1);
+                        fm_text_sanitize(code, code_size, json_object_get_string(c), code_size - 1);
                 if (json_object_object_get_ex(o, "message", &m) &&
                     json_object_is_type(m, json_type_string))
-                        sanitize(msg, sizeof msg, json_object_get_string(m), MESSAGE_MAX);
+                        fm_text_sanitize(msg, sizeof msg, json_object_get_string(m), MESSAGE_MAX);
         } else {
-                sanitize(msg, sizeof msg, resp->body, strcspn(resp->body, "\r\n"));
+                fm_text_sanitize(msg, sizeof msg, resp->body, strcspn(resp->body, "\r\n"));
         }
         json_object_put(o);
         if (code[0])
@@ -817,26 +786,38 @@ static void on_read_alias(struct op *o, const struct fm_httpc_response *resp, js
         advance(o, ST_GET_TO);
 }
 
+/*
+ * The model_version of a model-versions/get answer into *ret_mv. Returns
+ * false when the answer ended o (an HTTP error, no model_version).
+ */
+static bool version_answer(struct op *o, const struct fm_httpc_response *resp, json_object *j,
+                           json_object **ret_mv)
+{
+        if (resp->status != 200) {
+                fail_http(o, resp);
+                return false;
+        }
+        if (!json_object_object_get_ex(j, "model_version", ret_mv)) {
+                finish(o, FM_RESULT_PERMANENT, -EBADMSG, 0,
+                       "model-versions/get: no model_version in the answer");
+                return false;
+        }
+        return true;
+}
+
 static void on_get_to(struct op *o, const struct fm_httpc_response *resp, json_object *j)
 {
         json_object *mv = NULL;
         const char *status = NULL;
         char d[DETAIL_MAX];
 
-        if (resp->status != 200) {
-                fail_http(o, resp);
+        if (!version_answer(o, resp, j, &mv))
                 return;
-        }
-        if (!json_object_object_get_ex(j, "model_version", &mv)) {
-                finish(o, FM_RESULT_PERMANENT, -EBADMSG, 0,
-                       "model-versions/get: no model_version in the answer");
-                return;
-        }
         status = jstr(mv, "status");
         if (status && strcmp(status, "READY") != 0) {
                 bool pending = strcmp(status, "PENDING_REGISTRATION") == 0;
                 char s[40];
-                sanitize(s, sizeof s, status, 32);
+                fm_text_sanitize(s, sizeof s, status, 32);
                 snprintf(d, sizeof d, "version %s of %.64s is %s", o->to, o->model, s);
                 finish(o, pending ? FM_RESULT_RETRYABLE : FM_RESULT_PERMANENT,
                        pending ? -EAGAIN : -EINVAL, 0, d);
@@ -887,15 +868,8 @@ static void on_get_version(struct op *o, const struct fm_httpc_response *resp, j
         double d;
         char text[DETAIL_MAX], v[32], seen[40];
 
-        if (resp->status != 200) {
-                fail_http(o, resp);
+        if (!version_answer(o, resp, j, &mv))
                 return;
-        }
-        if (!json_object_object_get_ex(j, "model_version", &mv)) {
-                finish(o, FM_RESULT_PERMANENT, -EBADMSG, 0,
-                       "model-versions/get: no model_version in the answer");
-                return;
-        }
         tv = tag_value(mv, key);
         format_double(v, sizeof v, o->value);
         if (tv && parse_double(tv, &d) && d == o->value) {
@@ -903,7 +877,7 @@ static void on_get_version(struct op *o, const struct fm_httpc_response *resp, j
                 finish(o, FM_RESULT_OK, 0, 0, text);
                 return;
         }
-        sanitize(seen, sizeof seen, tv ? tv : "(unset)", 32);
+        fm_text_sanitize(seen, sizeof seen, tv ? tv : "(unset)", 32);
         snprintf(text, sizeof text, "version %s tag %.64s is %s, not %s", o->to, key, seen, v);
         finish(o, FM_RESULT_PERMANENT, -ESRCH, 0, text);
 }
@@ -921,10 +895,10 @@ static void list_add(struct op *o, json_object *mv)
         v = &o->versions[o->n++];
         memset(v, 0, sizeof *v);
         copy(v->version, sizeof v->version, s);
-        sanitize(v->status, sizeof v->status, jstr(mv, "status"), sizeof v->status - 1);
-        sanitize(v->current_stage, sizeof v->current_stage, jstr(mv, "current_stage"),
-                 sizeof v->current_stage - 1);
-        sanitize(v->run_id, sizeof v->run_id, jstr(mv, "run_id"), sizeof v->run_id - 1);
+        fm_text_sanitize(v->status, sizeof v->status, jstr(mv, "status"), sizeof v->status - 1);
+        fm_text_sanitize(v->current_stage, sizeof v->current_stage, jstr(mv, "current_stage"),
+                         sizeof v->current_stage - 1);
+        fm_text_sanitize(v->run_id, sizeof v->run_id, jstr(mv, "run_id"), sizeof v->run_id - 1);
         if (json_object_object_get_ex(mv, "creation_timestamp", &ts))
                 v->creation_timestamp = json_object_get_int64(ts);
         if (json_object_object_get_ex(mv, "aliases", &al) &&
@@ -988,7 +962,7 @@ static void on_http(void *userdata, const struct fm_httpc_response *resp)
         o->http_id = 0;
         if (resp->error < 0) {
                 char d[DETAIL_MAX];
-                snprintf(d, sizeof d, "%s", resp->detail ? resp->detail : strerror(-resp->error));
+                fm_http_transport_detail(resp, d, sizeof d);
                 if (o->kind == OP_LIST)
                         finish_list(o, resp->error, 0, d);
                 else
@@ -1043,7 +1017,7 @@ static int mlflow_start(void *backend, const struct fm_action_req *req, uint64_t
                 return -EINVAL;
         if (req->action != FM_ACTION_ROLLBACK && req->action != FM_ACTION_SET_THRESHOLD)
                 return -EOPNOTSUPP;
-        if (!terminated(req->deployment, sizeof req->deployment))
+        if (!fm_text_terminated(req->deployment, sizeof req->deployment))
                 return -EINVAL;
         o = calloc(1, sizeof *o);
         if (!o)
@@ -1055,8 +1029,8 @@ static int mlflow_start(void *backend, const struct fm_action_req *req, uint64_t
                 goto fail;
         if (req->action == FM_ACTION_ROLLBACK) {
                 o->kind = OP_ROLLBACK;
-                if (!terminated(req->arg.rollback.from, sizeof req->arg.rollback.from) ||
-                    !terminated(req->arg.rollback.to, sizeof req->arg.rollback.to)) {
+                if (!fm_text_terminated(req->arg.rollback.from, sizeof req->arg.rollback.from) ||
+                    !fm_text_terminated(req->arg.rollback.to, sizeof req->arg.rollback.to)) {
                         r = -EINVAL;
                         goto fail;
                 }
@@ -1069,7 +1043,8 @@ static int mlflow_start(void *backend, const struct fm_action_req *req, uint64_t
                 o->step = ST_READ_ALIAS;
         } else {
                 o->kind = OP_THRESHOLD;
-                if (!terminated(req->arg.threshold.version, sizeof req->arg.threshold.version) ||
+                if (!fm_text_terminated(req->arg.threshold.version,
+                                        sizeof req->arg.threshold.version) ||
                     fm_mlflow_version_number(req->arg.threshold.version, o->to, sizeof o->to) < 0 ||
                     !isfinite(req->arg.threshold.to)) {
                         r = -EINVAL;
@@ -1090,18 +1065,22 @@ fail:
         return r;
 }
 
-static void mlflow_cancel(void *backend, uint64_t attempt_id)
+/* Drops the listing (list) or attempt with id, its request aborted; no result is delivered. */
+static void op_cancel(struct fm_mlflow *x, bool list, uint64_t id)
 {
-        struct fm_mlflow *x = backend;
-
         for (struct op *o = x->ops; o; o = o->next)
-                if (o->kind != OP_LIST && o->id == attempt_id) {
+                if ((o->kind == OP_LIST) == list && o->id == id) {
                         if (o->http_id)
                                 fm_httpc_cancel(x->http, o->http_id);
                         op_unlink(x, o);
                         op_free(o);
                         return;
                 }
+}
+
+static void mlflow_cancel(void *backend, uint64_t attempt_id)
+{
+        op_cancel(backend, false, attempt_id);
 }
 
 const struct fm_backend_ops fm_backend_mlflow_ops = {
@@ -1122,7 +1101,7 @@ int fm_mlflow_list_versions(struct fm_mlflow *x, const char *model, fm_mlflow_li
         int r;
 
         if (!x || !model || !done || model[0] == '\0' || strlen(model) >= FM_MLFLOW_MODEL_MAX ||
-            !no_controls(model) || strpbrk(model, "'\\"))
+            !fm_text_no_controls(model) || strpbrk(model, "'\\"))
                 return -EINVAL;
         o = calloc(1, sizeof *o);
         if (!o)
@@ -1152,14 +1131,6 @@ int fm_mlflow_list_versions(struct fm_mlflow *x, const char *model, fm_mlflow_li
 
 void fm_mlflow_list_cancel(struct fm_mlflow *x, uint64_t id)
 {
-        if (!x)
-                return;
-        for (struct op *o = x->ops; o; o = o->next)
-                if (o->kind == OP_LIST && o->id == id) {
-                        if (o->http_id)
-                                fm_httpc_cancel(x->http, o->http_id);
-                        op_unlink(x, o);
-                        op_free(o);
-                        return;
-                }
+        if (x)
+                op_cancel(x, true, id);
 }

@@ -10,6 +10,8 @@
 
 #include <systemd/sd-bus.h>
 
+#include "http_backend.h"
+
 /*
  * How an action runs
  * ==================
@@ -328,25 +330,22 @@ int fm_systemd_match(const char *pattern, const char *deployment, const char *na
         return 1;
 }
 
-enum fm_result_kind fm_systemd_job_result_kind(const char *result, int *ret_error)
+/* One name a job or a bus call can end with, and what it means for a result. */
+struct kind_row {
+        const char *name;
+        enum fm_result_kind kind;
+        int error;
+};
+
+/* The row of table named name (NULL, or not there: a permanent -EIO). */
+static enum fm_result_kind kind_lookup(const struct kind_row *table, size_t n, const char *name,
+                                       int *ret_error)
 {
-        static const struct {
-                const char *name;
-                enum fm_result_kind kind;
-                int error;
-        } table[] = {
-                {"done", FM_RESULT_OK, 0},
-                {"timeout", FM_RESULT_RETRYABLE, -ETIMEDOUT},
-                {"canceled", FM_RESULT_RETRYABLE, -ECANCELED},
-                {"failed", FM_RESULT_PERMANENT, -EIO},
-                {"dependency", FM_RESULT_PERMANENT, -ENOLINK},
-                {"skipped", FM_RESULT_PERMANENT, -EALREADY},
-        };
         int error = -EIO;
         enum fm_result_kind kind = FM_RESULT_PERMANENT;
 
-        for (size_t i = 0; result && i < ARRAY_SIZE(table); i++)
-                if (strcmp(result, table[i].name) == 0) {
+        for (size_t i = 0; name && i < n; i++)
+                if (strcmp(name, table[i].name) == 0) {
                         kind = table[i].kind;
                         error = table[i].error;
                         break;
@@ -356,13 +355,22 @@ enum fm_result_kind fm_systemd_job_result_kind(const char *result, int *ret_erro
         return kind;
 }
 
+enum fm_result_kind fm_systemd_job_result_kind(const char *result, int *ret_error)
+{
+        static const struct kind_row table[] = {
+                {"done", FM_RESULT_OK, 0},
+                {"timeout", FM_RESULT_RETRYABLE, -ETIMEDOUT},
+                {"canceled", FM_RESULT_RETRYABLE, -ECANCELED},
+                {"failed", FM_RESULT_PERMANENT, -EIO},
+                {"dependency", FM_RESULT_PERMANENT, -ENOLINK},
+                {"skipped", FM_RESULT_PERMANENT, -EALREADY},
+        };
+        return kind_lookup(table, ARRAY_SIZE(table), result, ret_error);
+}
+
 enum fm_result_kind fm_systemd_bus_error_kind(const char *name, int *ret_error)
 {
-        static const struct {
-                const char *name;
-                enum fm_result_kind kind;
-                int error;
-        } table[] = {
+        static const struct kind_row table[] = {
                 {"org.freedesktop.systemd1.NoSuchUnit", FM_RESULT_PERMANENT, -ENOENT},
                 {"org.freedesktop.systemd1.NoSuchJob", FM_RESULT_PERMANENT, -ENOENT},
                 {"org.freedesktop.systemd1.LoadFailed", FM_RESULT_PERMANENT, -ENOEXEC},
@@ -388,18 +396,7 @@ enum fm_result_kind fm_systemd_bus_error_kind(const char *name, int *ret_error)
                 {"org.freedesktop.DBus.Error.NoMemory", FM_RESULT_RETRYABLE, -ENOMEM},
                 {"org.freedesktop.DBus.Error.LimitsExceeded", FM_RESULT_RETRYABLE, -ENOBUFS},
         };
-        int error = -EIO;
-        enum fm_result_kind kind = FM_RESULT_PERMANENT;
-
-        for (size_t i = 0; name && i < ARRAY_SIZE(table); i++)
-                if (strcmp(name, table[i].name) == 0) {
-                        kind = table[i].kind;
-                        error = table[i].error;
-                        break;
-                }
-        if (ret_error)
-                *ret_error = error;
-        return kind;
+        return kind_lookup(table, ARRAY_SIZE(table), name, ret_error);
 }
 
 /* ---- configuration ---- */
@@ -610,14 +607,7 @@ struct fm_systemd {
 
 static fm_ms now_ms(struct fm_systemd *x)
 {
-        uint64_t usec = 0;
-
-        if (sd_event_now(x->event, CLOCK_REALTIME, &usec) < 0) {
-                struct timespec ts;
-                clock_gettime(CLOCK_REALTIME, &ts);
-                return (fm_ms)ts.tv_sec * FM_MS_PER_S + ts.tv_nsec / 1000000;
-        }
-        return (fm_ms)(usec / USEC_PER_MS);
+        return fm_backend_now(x->event, CLOCK_REALTIME);
 }
 
 unsigned fm_systemd_in_flight(const struct fm_systemd *x)

@@ -58,6 +58,7 @@
 #include <yaml.h>
 
 #include "http.h"
+#include "http_backend.h"
 
 #define FILE_MAX (1024 * 1024) /* bytes */
 #define NODES_MAX 10000
@@ -1028,6 +1029,102 @@ static int get_enum(struct ctx *c, const char *key, json_object *v, const char *
         return -1;
 }
 
+/* The index of s among names[0 .. n), or n. */
+static size_t name_index(const char *const *names, size_t n, const char *s)
+{
+        size_t i = 0;
+        while (i < n && strcmp(s, names[i]) != 0)
+                i++;
+        return i;
+}
+
+/* "a, b, c" of names[0 .. n), for messages. */
+static void join_names(const char *const *names, size_t n, char *buf, size_t size)
+{
+        buf[0] = '\0';
+        for (size_t i = 0; i < n; i++)
+                snprintf(buf + strlen(buf), size - strlen(buf), "%s%s", i ? ", " : "", names[i]);
+}
+
+/* v as a list of at most max entries; false after reporting. */
+static bool get_list(struct ctx *c, const char *key, json_object *v, const char *what,
+                     const char *plural, size_t max, size_t *ret_n)
+{
+        if (!json_object_is_type(v, json_type_array)) {
+                char expected[64];
+                snprintf(expected, sizeof(expected), "a list of %s", what);
+                type_error(c, key, expected, v);
+                return false;
+        }
+        size_t n = json_object_array_length(v);
+        if (n > max) {
+                key_error(c, key, "at most %zu %s", max, plural);
+                return false;
+        }
+        *ret_n = n;
+        return true;
+}
+
+/*
+ * An entry of a list that is a mapping with the keys names[0 .. n): vals[i]
+ * becomes the value of names[i], untouched where the key is absent. False
+ * after reporting an entry that is no mapping or has another key.
+ */
+static bool get_entry(struct ctx *c, const char *key, json_object *e, const char *what,
+                      const char *const *names, size_t n, json_object **vals)
+{
+        char keys[128];
+        join_names(names, n, keys, sizeof(keys));
+        if (!json_object_is_type(e, json_type_object)) {
+                key_error(c, key, "each %s is a mapping: {%s}", what, keys);
+                return false;
+        }
+        json_object_object_foreach(e, k, val)
+        {
+                size_t i = name_index(names, n, k);
+                if (i == n) {
+                        key_error(c, key, "unknown key '%s' in a %s (%s)", k, what, keys);
+                        return false;
+                }
+                vals[i] = val;
+        }
+        return true;
+}
+
+/*
+ * The value of the key member of a what entry: a non-empty list of names among
+ * names[0 .. n) or "all", as a bit set; false after reporting.
+ */
+static bool get_name_set(struct ctx *c, const char *key, json_object *v, const char *what,
+                         const char *member, const char *example, const char *const *names,
+                         size_t n, uint32_t *ret)
+{
+        uint32_t set = 0;
+        if (!json_object_is_type(v, json_type_array) || json_object_array_length(v) == 0) {
+                key_error(c, key, "a %s needs %s: a list such as %s or [all]", what, member,
+                          example);
+                return false;
+        }
+        for (size_t i = 0; i < json_object_array_length(v); i++) {
+                json_object *e = json_object_array_get_idx(v, i);
+                const char *s =
+                        json_object_is_type(e, json_type_string) ? json_object_get_string(e) : "";
+                size_t j = name_index(names, n, s);
+                if (strcmp(s, "all") == 0) {
+                        set |= (1u << n) - 1;
+                } else if (j < n) {
+                        set |= 1u << j;
+                } else {
+                        char all[128];
+                        join_names(names, n, all, sizeof(all));
+                        key_error(c, key, "%s are %s or all", member, all);
+                        return false;
+                }
+        }
+        *ret = set;
+        return true;
+}
+
 static void parse_field(struct ctx *c, const struct field *f, const char *key, json_object *v)
 {
         void *dst = (char *)&c->cfg + f->offset;
@@ -1406,15 +1503,9 @@ static const struct field breaker_fields[] = {
 static void check_dry_run_policies(struct ctx *c, const char *key, json_object *v)
 {
         struct fm_governor_config *g = &c->cfg.governor;
-        if (!json_object_is_type(v, json_type_array)) {
-                type_error(c, key, "a list of policy names", v);
+        size_t n;
+        if (!get_list(c, key, v, "policy names", "policies", FM_GOVERNOR_MAX_DRY_RUN, &n))
                 return;
-        }
-        size_t n = json_object_array_length(v);
-        if (n > FM_GOVERNOR_MAX_DRY_RUN) {
-                key_error(c, key, "at most %d policies", FM_GOVERNOR_MAX_DRY_RUN);
-                return;
-        }
         static const char *const known[] = {"breaker",          "traffic",   "canary",
                                             "rollback",         "autoscale", "autotune",
                                             FM_GOVERNOR_POLICY, "alerting"};
@@ -1422,10 +1513,7 @@ static void check_dry_run_policies(struct ctx *c, const char *key, json_object *
                 json_object *e = json_object_array_get_idx(v, k);
                 const char *s =
                         json_object_is_type(e, json_type_string) ? json_object_get_string(e) : NULL;
-                size_t j = 0;
-                while (s && j < ARRAY_SIZE(known) && strcmp(s, known[j]) != 0)
-                        j++;
-                if (!s || j == ARRAY_SIZE(known)) {
+                if (!s || name_index(known, ARRAY_SIZE(known), s) == ARRAY_SIZE(known)) {
                         key_error(c, key,
                                   "expected names among breaker, traffic, canary, rollback, "
                                   "autoscale, autotune, governor, alerting");
@@ -1446,49 +1534,19 @@ static void check_dry_run_policies(struct ctx *c, const char *key, json_object *
 static bool parse_window(struct ctx *c, const char *key, json_object *e,
                          struct fm_governor_window *ret)
 {
+        static const char *const keys[] = {"days", "start", "duration_min"};
         static const char *const day_names[] = {"mon", "tue", "wed", "thu", "fri", "sat", "sun"};
+        _Static_assert(FM_DAY_ALL == (1u << ARRAY_SIZE(day_names)) - 1, "a bit a day");
         struct fm_governor_window w = {0};
-        json_object *days = NULL, *start = NULL, *dur = NULL;
+        json_object *vals[ARRAY_SIZE(keys)] = {0};
+        uint32_t days;
 
-        if (!json_object_is_type(e, json_type_object)) {
-                key_error(c, key, "each window is a mapping: {days, start, duration_min}");
+        if (!get_entry(c, key, e, "window", keys, ARRAY_SIZE(keys), vals) ||
+            !get_name_set(c, key, vals[0], "window", "days", "[sat, sun]", day_names,
+                          ARRAY_SIZE(day_names), &days))
                 return false;
-        }
-        json_object_object_foreach(e, k, val)
-        {
-                if (strcmp(k, "days") == 0)
-                        days = val;
-                else if (strcmp(k, "start") == 0)
-                        start = val;
-                else if (strcmp(k, "duration_min") == 0)
-                        dur = val;
-                else {
-                        key_error(c, key,
-                                  "unknown key '%s' in a window (days, start, duration_min)", k);
-                        return false;
-                }
-        }
-        if (!json_object_is_type(days, json_type_array) || json_object_array_length(days) == 0) {
-                key_error(c, key, "a window needs days: a list such as [sat, sun] or [all]");
-                return false;
-        }
-        for (size_t i = 0; i < json_object_array_length(days); i++) {
-                json_object *d = json_object_array_get_idx(days, i);
-                const char *name =
-                        json_object_is_type(d, json_type_string) ? json_object_get_string(d) : "";
-                size_t j = 0;
-                if (strcmp(name, "all") == 0) {
-                        w.days = FM_DAY_ALL;
-                        continue;
-                }
-                while (j < ARRAY_SIZE(day_names) && strcmp(name, day_names[j]) != 0)
-                        j++;
-                if (j == ARRAY_SIZE(day_names)) {
-                        key_error(c, key, "days are mon, tue, wed, thu, fri, sat, sun or all");
-                        return false;
-                }
-                w.days |= (uint8_t)(1u << j);
-        }
+        w.days = (uint8_t)days;
+        json_object *start = vals[1], *dur = vals[2];
         const char *hhmm =
                 json_object_is_type(start, json_type_string) ? json_object_get_string(start) : NULL;
         unsigned h, m;
@@ -1514,16 +1572,10 @@ static void check_maintenance(struct ctx *c, const char *key, json_object *v)
 {
         struct fm_governor_config *g = &c->cfg.governor;
         struct fm_governor_window w[FM_GOVERNOR_MAX_WINDOWS];
+        size_t n;
 
-        if (!json_object_is_type(v, json_type_array)) {
-                type_error(c, key, "a list of windows", v);
+        if (!get_list(c, key, v, "windows", "windows", FM_GOVERNOR_MAX_WINDOWS, &n))
                 return;
-        }
-        size_t n = json_object_array_length(v);
-        if (n > FM_GOVERNOR_MAX_WINDOWS) {
-                key_error(c, key, "at most %d windows", FM_GOVERNOR_MAX_WINDOWS);
-                return;
-        }
         for (size_t i = 0; i < n; i++)
                 if (!parse_window(c, key, json_object_array_get_idx(v, i), &w[i]))
                         return;
@@ -1724,28 +1776,16 @@ static const struct field autotune_fields[] = {
 static bool parse_binding(struct ctx *c, const char *key, json_object *e,
                           struct fm_binding_config *ret)
 {
+        static const char *const keys[] = {"deployment", "actions", "backend"};
         struct fm_binding_config b = {0};
-        json_object *dep = NULL, *actions = NULL, *backend = NULL;
+        json_object *vals[ARRAY_SIZE(keys)] = {0};
+        const char *action_names[_FM_ACTION_MAX];
+        uint32_t actions;
 
-        if (!json_object_is_type(e, json_type_object)) {
-                key_error(c, key, "each binding is a mapping: {deployment, actions, backend}");
+        _Static_assert(_FM_ACTION_MAX < 32, "actions fit a bit set");
+        if (!get_entry(c, key, e, "binding", keys, ARRAY_SIZE(keys), vals))
                 return false;
-        }
-        json_object_object_foreach(e, k, val)
-        {
-                if (strcmp(k, "deployment") == 0)
-                        dep = val;
-                else if (strcmp(k, "actions") == 0)
-                        actions = val;
-                else if (strcmp(k, "backend") == 0)
-                        backend = val;
-                else {
-                        key_error(c, key,
-                                  "unknown key '%s' in a binding (deployment, actions, backend)",
-                                  k);
-                        return false;
-                }
-        }
+        json_object *dep = vals[0], *backend = vals[2];
         const char *d =
                 json_object_is_type(dep, json_type_string) ? json_object_get_string(dep) : NULL;
         if (!d || (strcmp(d, "*") != 0 && !fm_name_valid(d, strlen(d)))) {
@@ -1753,33 +1793,13 @@ static bool parse_binding(struct ctx *c, const char *key, json_object *e,
                 return false;
         }
         snprintf(b.deployment, sizeof(b.deployment), "%s", d);
-        if (!json_object_is_type(actions, json_type_array) ||
-            json_object_array_length(actions) == 0) {
-                key_error(c, key,
-                          "a binding needs actions: a list such as [scale, restart] or [all]");
+        for (int a = 0; a < _FM_ACTION_MAX; a++)
+                action_names[a] = fm_action_name((enum fm_action)a);
+        if (!get_name_set(c, key, vals[1], "binding", "actions", "[scale, restart]", action_names,
+                          _FM_ACTION_MAX, &actions))
                 return false;
-        }
-        for (size_t i = 0; i < json_object_array_length(actions); i++) {
-                json_object *a = json_object_array_get_idx(actions, i);
-                const char *name =
-                        json_object_is_type(a, json_type_string) ? json_object_get_string(a) : "";
-                int act = 0;
-                if (strcmp(name, "all") == 0) {
-                        for (act = 0; act < _FM_ACTION_MAX; act++)
-                                b.actions[act] = true;
-                        continue;
-                }
-                while (act < _FM_ACTION_MAX &&
-                       strcmp(name, fm_action_name((enum fm_action)act)) != 0)
-                        act++;
-                if (act == _FM_ACTION_MAX) {
-                        key_error(c, key,
-                                  "actions are scale, set_weights, restart, rollback, "
-                                  "set_threshold, alert or all");
-                        return false;
-                }
-                b.actions[act] = true;
-        }
+        for (int a = 0; a < _FM_ACTION_MAX; a++)
+                b.actions[a] = actions & (1u << a);
         int kind = json_object_is_type(backend, json_type_string)
                            ? fm_backend_kind_from_name(json_object_get_string(backend))
                            : -EINVAL;
@@ -1797,16 +1817,10 @@ static bool parse_binding(struct ctx *c, const char *key, json_object *e,
 static void check_bindings(struct ctx *c, const char *key, json_object *v)
 {
         struct fm_executor_config *x = &c->cfg.actuators;
+        size_t n;
 
-        if (!json_object_is_type(v, json_type_array)) {
-                type_error(c, key, "a list of bindings", v);
+        if (!get_list(c, key, v, "bindings", "bindings", FM_EXECUTOR_BINDINGS_MAX, &n))
                 return;
-        }
-        size_t n = json_object_array_length(v);
-        if (n > FM_EXECUTOR_BINDINGS_MAX) {
-                key_error(c, key, "at most %d bindings", FM_EXECUTOR_BINDINGS_MAX);
-                return;
-        }
         for (size_t i = 0; i < n; i++)
                 if (!parse_binding(c, key, json_object_array_get_idx(v, i), &x->binding[i]))
                         return;
@@ -2185,11 +2199,8 @@ static void check_labels(struct ctx *c, const char *key, json_object *v)
         {
                 char sub[PATH_BUF];
                 const char *s;
-                size_t k = 0;
                 snprintf(sub, sizeof(sub), "%s.%s", key, name);
-                while (k < ARRAY_SIZE(reserved) && strcmp(name, reserved[k]) != 0)
-                        k++;
-                if (k < ARRAY_SIZE(reserved)) {
+                if (name_index(reserved, ARRAY_SIZE(reserved), name) < ARRAY_SIZE(reserved)) {
                         key_error(c, sub,
                                   "alertname, severity, deployment and instance are set by "
                                   "fleetmedic and cannot be static labels");
@@ -2947,51 +2958,47 @@ int fm_config_log_level(const char *name)
         return -EINVAL;
 }
 
-/* Reads at most FILE_MAX bytes of path. Returns 0, -EFBIG, or -errno. */
+/* Reads at most FILE_MAX bytes of path. Returns 0, -EFBIG, or -errno (-EISDIR for a directory). */
 static int read_file(const char *path, char **ret, size_t *ret_len)
 {
-        int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-        if (fd < 0)
-                return -errno;
-        struct stat st;
-        if (fstat(fd, &st) < 0) {
-                int r = -errno;
-                close(fd);
+        return fm_read_small_file(path, FILE_MAX, ret, ret_len);
+}
+
+/*
+ * The start of a load: path read into *ret_buf and the context's tables made.
+ * Returns 0 or a negative errno, reported where it is about the file.
+ */
+static int load_start(struct ctx *c, const char *path, char **ret_buf, size_t *ret_len)
+{
+        int r = read_file(path, ret_buf, ret_len);
+        if (r == -EFBIG)
+                report(c, 0, NULL, "larger than %d bytes", FILE_MAX);
+        else if (r < 0)
+                report(c, 0, NULL, "cannot read: %s", strerror(-r));
+        if (r < 0)
                 return r;
-        }
-        if (S_ISDIR(st.st_mode)) {
-                close(fd);
-                return -EISDIR;
-        }
-        char *buf = malloc(FILE_MAX + 1);
-        if (!buf) {
-                close(fd);
+        c->lines = json_object_new_object();
+        c->failed = json_object_new_object();
+        c->c_locale = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
+        if (!c->lines || !c->failed || !c->c_locale)
                 return -ENOMEM;
-        }
-        size_t len = 0;
-        int r = 0;
-        while (len <= FILE_MAX) {
-                ssize_t n = read(fd, buf + len, FILE_MAX + 1 - len);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0) {
-                        r = -errno;
-                        break;
-                }
-                if (n == 0)
-                        break;
-                len += (size_t)n;
-        }
-        close(fd);
-        if (r == 0 && len > FILE_MAX)
-                r = -EFBIG;
-        if (r < 0) {
-                free(buf);
-                return r;
-        }
-        *ret = buf;
-        *ret_len = len;
         return 0;
+}
+
+/* The end of a load that returns r: the messages written to errors, c freed. */
+static int load_end(struct ctx *c, int r, FILE *errors, unsigned *ret_n_errors)
+{
+        if (r == -ENOMEM)
+                report(c, 0, NULL, "out of memory");
+        if (ret_n_errors)
+                *ret_n_errors = c->n_errors;
+        flush_errors(c, errors);
+        json_object_put(c->lines);
+        json_object_put(c->failed);
+        if (c->c_locale)
+                freelocale(c->c_locale);
+        free(c);
+        return r;
 }
 
 int fm_config_load(const char *path, struct fm_config *ret, FILE *errors, unsigned *ret_n_errors)
@@ -3012,21 +3019,9 @@ int fm_config_load(const char *path, struct fm_config *ret, FILE *errors, unsign
         }
         fm_config_default(&c->cfg);
 
-        r = read_file(path, &buf, &len);
-        if (r == -EFBIG)
-                report(c, 0, NULL, "larger than %d bytes", FILE_MAX);
-        else if (r < 0)
-                report(c, 0, NULL, "cannot read: %s", strerror(-r));
+        r = load_start(c, path, &buf, &len);
         if (r < 0)
                 goto out;
-
-        c->lines = json_object_new_object();
-        c->failed = json_object_new_object();
-        c->c_locale = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
-        if (!c->lines || !c->failed || !c->c_locale) {
-                r = -ENOMEM;
-                goto out;
-        }
 
         r = build_tree(c, buf, len, &root);
         if (r < 0)
@@ -3040,19 +3035,9 @@ int fm_config_load(const char *path, struct fm_config *ret, FILE *errors, unsign
         if (r == 0)
                 *ret = c->cfg;
 out:
-        if (r == -ENOMEM)
-                report(c, 0, NULL, "out of memory");
-        if (ret_n_errors)
-                *ret_n_errors = c->n_errors;
-        flush_errors(c, errors);
         json_object_put(root);
-        json_object_put(c->lines);
-        json_object_put(c->failed);
-        if (c->c_locale)
-                freelocale(c->c_locale);
         free(buf);
-        free(c);
-        return r;
+        return load_end(c, r, errors, ret_n_errors);
 }
 
 int fm_yaml_load(const char *path, json_object **ret_root, json_object **ret_lines, FILE *errors)
@@ -3071,20 +3056,9 @@ int fm_yaml_load(const char *path, json_object **ret_root, json_object **ret_lin
                 report(c, 0, NULL, "no file given");
                 goto out;
         }
-        r = read_file(path, &buf, &len);
-        if (r == -EFBIG)
-                report(c, 0, NULL, "larger than %d bytes", FILE_MAX);
-        else if (r < 0)
-                report(c, 0, NULL, "cannot read: %s", strerror(-r));
+        r = load_start(c, path, &buf, &len);
         if (r < 0)
                 goto out;
-        c->lines = json_object_new_object();
-        c->failed = json_object_new_object();
-        c->c_locale = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
-        if (!c->lines || !c->failed || !c->c_locale) {
-                r = -ENOMEM;
-                goto out;
-        }
         r = build_tree(c, buf, len, &root);
         if (r == 0 && c->n_errors > 0)
                 r = -EINVAL;
@@ -3101,15 +3075,7 @@ int fm_yaml_load(const char *path, json_object **ret_root, json_object **ret_lin
                 }
         }
 out:
-        if (r == -ENOMEM)
-                report(c, 0, NULL, "out of memory");
-        flush_errors(c, errors);
         json_object_put(root);
-        json_object_put(c->lines);
-        json_object_put(c->failed);
-        if (c->c_locale)
-                freelocale(c->c_locale);
         free(buf);
-        free(c);
-        return r;
+        return load_end(c, r, errors, NULL);
 }

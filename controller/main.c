@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cli.h"
 #include "cmd_record.h"
 #include "cmd_replay.h"
 #include "cmd_sim.h"
@@ -13,13 +14,6 @@
 #include "demo.h"
 #include "http.h"
 #include "status.h"
-
-/* Exit codes, documented in --help. */
-enum {
-        EXIT_OK = 0,
-        EXIT_FAILED = 1,
-        EXIT_USAGE = 2,
-};
 
 static void usage(FILE *out)
 {
@@ -123,7 +117,7 @@ static int cmd_run(int argc, char **argv)
         struct fm_daemon_options opt = {0};
         int c;
 
-        while ((c = getopt_long(argc, argv, "c:h", options, NULL)) != -1) {
+        while ((c = fm_cli_option(argc, argv, "c:h", options, usage)) >= 0) {
                 switch (c) {
                 case 'c':
                         opt.config_path = optarg;
@@ -146,18 +140,15 @@ static int cmd_run(int argc, char **argv)
                 case OPT_DRY_RUN:
                         opt.dry_run = true;
                         break;
-                case 'h':
-                        usage(stdout);
-                        return EXIT_OK;
-                default:
-                        return EXIT_USAGE;
                 }
         }
+        if (c != FM_CLI_END)
+                return fm_cli_exit(c);
         if (optind != argc) {
                 fprintf(stderr, "fleetmedic run: unexpected argument '%s'\n", argv[optind]);
-                return EXIT_USAGE;
+                return FM_EXIT_USAGE;
         }
-        return fm_daemon_run(&opt) < 0 ? EXIT_FAILED : EXIT_OK;
+        return fm_daemon_run(&opt) < 0 ? FM_EXIT_FAILED : FM_EXIT_OK;
 }
 
 static int cmd_check(int argc, char **argv)
@@ -170,21 +161,14 @@ static int cmd_check(int argc, char **argv)
         const char *path = NULL;
         int c;
 
-        while ((c = getopt_long(argc, argv, "c:h", options, NULL)) != -1) {
-                switch (c) {
-                case 'c':
+        while ((c = fm_cli_option(argc, argv, "c:h", options, usage)) >= 0)
+                if (c == 'c')
                         path = optarg;
-                        break;
-                case 'h':
-                        usage(stdout);
-                        return EXIT_OK;
-                default:
-                        return EXIT_USAGE;
-                }
-        }
+        if (c != FM_CLI_END)
+                return fm_cli_exit(c);
         if (!path || optind != argc) {
                 fprintf(stderr, "fleetmedic check: expected -c CONFIG\n");
-                return EXIT_USAGE;
+                return FM_EXIT_USAGE;
         }
 
         struct fm_config cfg;
@@ -193,10 +177,10 @@ static int cmd_check(int argc, char **argv)
         if (r < 0) {
                 if (r == -EINVAL)
                         fprintf(stderr, "%s: %u error%s\n", path, n, n == 1 ? "" : "s");
-                return EXIT_FAILED;
+                return FM_EXIT_FAILED;
         }
         printf("%s: valid\n", path);
-        return EXIT_OK;
+        return FM_EXIT_OK;
 }
 
 static int cmd_status(int argc, char **argv)
@@ -209,26 +193,19 @@ static int cmd_status(int argc, char **argv)
         const char *listen = FM_HTTP_DEFAULT_LISTEN;
         int c;
 
-        while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
-                switch (c) {
-                case OPT_LISTEN:
+        while ((c = fm_cli_option(argc, argv, "h", options, usage)) >= 0)
+                if (c == OPT_LISTEN)
                         listen = optarg;
-                        break;
-                case 'h':
-                        usage(stdout);
-                        return EXIT_OK;
-                default:
-                        return EXIT_USAGE;
-                }
-        }
+        if (c != FM_CLI_END)
+                return fm_cli_exit(c);
         if (optind != argc) {
                 fprintf(stderr, "fleetmedic status: unexpected argument '%s'\n", argv[optind]);
-                return EXIT_USAGE;
+                return FM_EXIT_USAGE;
         }
         int r = fm_status_print(listen, stdout, stderr);
         if (r == -EINVAL)
-                return EXIT_USAGE;
-        return r < 0 ? EXIT_FAILED : EXIT_OK;
+                return FM_EXIT_USAGE;
+        return r < 0 ? FM_EXIT_FAILED : FM_EXIT_OK;
 }
 
 static int cmd_demo(int argc, char **argv)
@@ -236,14 +213,14 @@ static int cmd_demo(int argc, char **argv)
         (void)argv;
         if (argc != 1) {
                 fprintf(stderr, "fleetmedic demo: takes no arguments\n");
-                return EXIT_USAGE;
+                return FM_EXIT_USAGE;
         }
         int r = fm_demo_run(stdout);
         if (r < 0) {
                 fprintf(stderr, "fleetmedic: demo failed: %s\n", strerror(-r));
-                return EXIT_FAILED;
+                return FM_EXIT_FAILED;
         }
-        return EXIT_OK;
+        return FM_EXIT_OK;
 }
 
 int main(int argc, char **argv)
@@ -267,18 +244,18 @@ int main(int argc, char **argv)
                 switch (c) {
                 case 'h':
                         usage(stdout);
-                        return EXIT_OK;
+                        return FM_EXIT_OK;
                 case 'V':
                         printf("fleetmedic %s\n", FM_VERSION);
-                        return EXIT_OK;
+                        return FM_EXIT_OK;
                 default:
                         usage(stderr);
-                        return EXIT_USAGE;
+                        return FM_EXIT_USAGE;
                 }
         }
         if (optind >= argc) {
                 usage(stderr);
-                return EXIT_USAGE;
+                return FM_EXIT_USAGE;
         }
 
         const char *cmd = argv[optind];
@@ -293,5 +270,5 @@ int main(int argc, char **argv)
         }
         fprintf(stderr, "fleetmedic: unknown command '%s'\n", cmd);
         usage(stderr);
-        return EXIT_USAGE;
+        return FM_EXIT_USAGE;
 }

@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,15 +15,10 @@
 #include <mosquitto.h>
 #include <systemd/sd-event.h>
 
+#include "cli.h"
 #include "event.h"
 #include "mqtt.h"
 #include "util.h"
-
-enum {
-        EXIT_OK = 0,
-        EXIT_FAILED = 1,
-        EXIT_USAGE = 2,
-};
 
 enum {
         OPT_MQTT = 0x100,
@@ -272,17 +266,6 @@ static int on_deadline(sd_event_source *s, uint64_t usec, void *userdata)
         return 0;
 }
 
-static int parse_duration(const char *s, double *ret)
-{
-        char *end;
-        errno = 0;
-        double v = strtod(s, &end);
-        if (errno || end == s || *end || !isfinite(v) || v <= 0 || v > DURATION_MAX_S)
-                return -EINVAL;
-        *ret = v;
-        return 0;
-}
-
 static int run(struct recorder *rc, double duration)
 {
         sigset_t mask;
@@ -344,13 +327,13 @@ int fm_cmd_record(int argc, char **argv)
         struct recorder rc = {.out = stdout, .out_path = "-"};
         const char *url = "mqtt://127.0.0.1:1883", *prefix = FM_DECODER_DEFAULT_PREFIX;
         double duration = 0;
-        int c, r, ret = EXIT_USAGE;
+        int c, r, ret = FM_EXIT_USAGE;
 
         if (!mc) {
                 fprintf(stderr, "fleetmedic record: out of memory\n");
-                return EXIT_FAILED;
+                return FM_EXIT_FAILED;
         }
-        while ((c = getopt_long(argc, argv, "o:h", options, NULL)) != -1) {
+        while ((c = fm_cli_option(argc, argv, "o:h", options, usage)) >= 0) {
                 switch (c) {
                 case OPT_MQTT:
                         url = optarg;
@@ -362,7 +345,8 @@ int fm_cmd_record(int argc, char **argv)
                         rc.out_path = optarg;
                         break;
                 case OPT_DURATION:
-                        if (parse_duration(optarg, &duration) < 0) {
+                        if (fm_cli_number(optarg, &duration) < 0 || duration <= 0 ||
+                            duration > DURATION_MAX_S) {
                                 fprintf(stderr,
                                         "fleetmedic record: --duration %s: expected "
                                         "seconds > 0\n",
@@ -370,13 +354,11 @@ int fm_cmd_record(int argc, char **argv)
                                 goto out;
                         }
                         break;
-                case 'h':
-                        usage(stdout);
-                        ret = EXIT_OK;
-                        goto out;
-                default:
-                        goto out;
                 }
+        }
+        if (c != FM_CLI_END) {
+                ret = fm_cli_exit(c);
+                goto out;
         }
         if (optind != argc) {
                 fprintf(stderr, "fleetmedic record: unexpected argument %s\n", argv[optind]);
@@ -387,25 +369,16 @@ int fm_cmd_record(int argc, char **argv)
                 fprintf(stderr, "fleetmedic record: --mqtt %s: expected mqtt://HOST[:PORT]\n", url);
                 goto out;
         }
-        size_t plen = strlen(prefix);
-        if (plen == 0 || plen > FM_PREFIX_MAX || prefix[plen - 1] == '/' || strpbrk(prefix, "+#")) {
-                fprintf(stderr,
-                        "fleetmedic record: --topic-prefix %s: must be 1..%d bytes, "
-                        "without + or # or a trailing /\n",
-                        prefix, FM_PREFIX_MAX);
+        if (!fm_cli_prefix_ok("record", prefix))
                 goto out;
-        }
-        memcpy(rc.prefix, prefix, plen + 1);
+        memcpy(rc.prefix, prefix, strlen(prefix) + 1);
         rc.host = mc->host;
         rc.port = mc->port;
-        ret = EXIT_FAILED;
-        if (strcmp(rc.out_path, "-") != 0) {
-                rc.out = fopen(rc.out_path, "ae");
-                if (!rc.out) {
-                        fprintf(stderr, "fleetmedic record: %s: %s\n", rc.out_path,
-                                strerror(errno));
-                        goto out;
-                }
+        ret = FM_EXIT_FAILED;
+        rc.out = fm_cli_open_output(rc.out_path, "ae");
+        if (!rc.out) {
+                fprintf(stderr, "fleetmedic record: %s: %s\n", rc.out_path, strerror(errno));
+                goto out;
         }
         mosquitto_lib_init();
         r = run(&rc, duration);
@@ -416,8 +389,7 @@ int fm_cmd_record(int argc, char **argv)
         rc.misc = sd_event_source_disable_unref(rc.misc);
         rc.reconnect = sd_event_source_disable_unref(rc.reconnect);
         rc.event = sd_event_unref(rc.event);
-        if (rc.out != stdout && fclose(rc.out) == EOF && r == 0)
-                r = -EIO;
+        r = fm_cli_close_output(rc.out, r);
         if (r < 0) {
                 fprintf(stderr, "fleetmedic record: %s\n",
                         r == -EACCES ? "the broker refused the subscriptions" : strerror(-r));
@@ -425,7 +397,7 @@ int fm_cmd_record(int argc, char **argv)
         }
         fprintf(stderr, "fleetmedic record: %" PRIu64 " messages written (%" PRIu64 " decisions)\n",
                 rc.lines, rc.decisions);
-        ret = EXIT_OK;
+        ret = FM_EXIT_OK;
 out:
         free(mc);
         return ret;

@@ -8,14 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli.h"
 #include "config.h"
 #include "replay.h"
-
-enum {
-        EXIT_OK = 0,
-        EXIT_FAILED = 1,
-        EXIT_USAGE = 2,
-};
 
 enum {
         OPT_JSON = 0x100,
@@ -163,18 +158,14 @@ static void print_mismatches(const struct fm_replay_result *res)
 
 static int write_json(const char *path, const struct fm_replay_result *res)
 {
-        FILE *f = strcmp(path, "-") == 0 ? stdout : fopen(path, "we");
+        FILE *f = fm_cli_open_output(path, "we");
         int r = 0;
         if (!f)
                 return -errno;
         for (uint32_t k = 0; k < res->n_decisions && r == 0; k++)
                 if (fputs(res->decision[k].record, f) == EOF || fputc('\n', f) == EOF)
                         r = -EIO;
-        if (f == stdout)
-                r = fflush(f) == EOF && r == 0 ? -EIO : r;
-        else if (fclose(f) == EOF && r == 0)
-                r = -EIO;
-        return r;
+        return fm_cli_close_output(f, r);
 }
 
 int fm_cmd_replay(int argc, char **argv)
@@ -190,9 +181,9 @@ int fm_cmd_replay(int argc, char **argv)
         };
         const char *config = NULL, *json = NULL, *prefix = NULL;
         bool check = false, quiet = false;
-        int c, r, ret = EXIT_FAILED;
+        int c, r, ret = FM_EXIT_FAILED;
 
-        while ((c = getopt_long(argc, argv, "c:qh", options, NULL)) != -1) {
+        while ((c = fm_cli_option(argc, argv, "c:qh", options, usage)) >= 0) {
                 switch (c) {
                 case 'c':
                         config = optarg;
@@ -209,22 +200,19 @@ int fm_cmd_replay(int argc, char **argv)
                 case 'q':
                         quiet = true;
                         break;
-                case 'h':
-                        usage(stdout);
-                        return EXIT_OK;
-                default:
-                        return EXIT_USAGE;
                 }
         }
+        if (c != FM_CLI_END)
+                return fm_cli_exit(c);
         if (optind + 1 != argc) {
                 fprintf(stderr, "fleetmedic replay: expected one LOG file\n");
                 usage(stderr);
-                return EXIT_USAGE;
+                return FM_EXIT_USAGE;
         }
         if (prefix && strlen(prefix) > FM_PREFIX_MAX) {
                 fprintf(stderr, "fleetmedic replay: --topic-prefix: longer than %d bytes\n",
                         FM_PREFIX_MAX);
-                return EXIT_USAGE;
+                return FM_EXIT_USAGE;
         }
 
         struct fm_config *cfg = malloc(sizeof(*cfg));
@@ -271,9 +259,9 @@ int fm_cmd_replay(int argc, char **argv)
                 if (res->missing || res->extra)
                         print_mismatches(res);
         }
-        ret = check && (res->missing || res->extra) ? EXIT_FAILED : EXIT_OK;
+        ret = check && (res->missing || res->extra) ? FM_EXIT_FAILED : FM_EXIT_OK;
         if (fflush(stdout) == EOF)
-                ret = EXIT_FAILED;
+                ret = FM_EXIT_FAILED;
 out:
         fm_replay_result_free(res);
         fm_replay_log_done(&log);

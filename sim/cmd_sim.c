@@ -11,17 +11,12 @@
 
 #include <json-c/json.h>
 
+#include "cli.h"
 #include "config.h"
 #include "live.h"
 #include "mqtt.h"
 #include "report.h"
 #include "sim.h"
-
-enum {
-        EXIT_OK = 0,
-        EXIT_FAILED = 1,
-        EXIT_USAGE = 2,
-};
 
 enum {
         OPT_REPORT = 0x100,
@@ -68,29 +63,6 @@ static void usage(FILE *out)
               out);
 }
 
-static int load_scenario(const char *path, struct fm_scenario *sc)
-{
-        struct json_object *root = NULL, *lines = NULL;
-        int r = fm_yaml_load(path, &root, &lines, stderr);
-        if (r < 0)
-                return r;
-        struct fm_scn_errors *errs = calloc(1, sizeof(*errs));
-        if (!errs) {
-                json_object_put(root);
-                json_object_put(lines);
-                return -ENOMEM;
-        }
-        r = fm_scenario_from_json(root, lines, path, sc, errs);
-        for (uint32_t k = 0; k < errs->n; k++)
-                fprintf(stderr, "%s\n", errs->line[k]);
-        if (errs->dropped)
-                fprintf(stderr, "%s: %u more errors\n", path, errs->dropped);
-        free(errs);
-        json_object_put(root);
-        json_object_put(lines);
-        return r;
-}
-
 /* Whether the file sets dry_run itself (the simulator's default differs from the daemon's). */
 static int sets_dry_run(const char *path, bool *ret)
 {
@@ -101,18 +73,6 @@ static int sets_dry_run(const char *path, bool *ret)
         *ret = json_object_object_get_ex(root, "dry_run", NULL);
         json_object_put(root);
         return 0;
-}
-
-/* The scenario's config path, relative to the scenario's directory. */
-static int relative_path(const char *scenario, const char *rel, char *out, size_t size)
-{
-        const char *slash = strrchr(scenario, '/');
-        int n;
-        if (rel[0] == '/' || !slash)
-                n = snprintf(out, size, "%s", rel);
-        else
-                n = snprintf(out, size, "%.*s/%s", (int)(slash - scenario), scenario, rel);
-        return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
 }
 
 static int load_config(const char *path, uint64_t seed, struct fm_core_config *core, fm_ms *tick)
@@ -133,11 +93,7 @@ static int load_config(const char *path, uint64_t seed, struct fm_core_config *c
                         return r;
                 }
         }
-        fm_config_core(cfg, core);
-        core->governor.dry_run = explicit_dry_run ? cfg->dry_run : false;
-        /* the table layouts follow the seed: a run is repeatable to the byte */
-        core->fleet.hash_key[0] = core->governor.hash_key[0] = seed ^ UINT64_C(0x6a09e667f3bcc908);
-        core->fleet.hash_key[1] = core->governor.hash_key[1] = seed ^ UINT64_C(0xbb67ae8584caa73b);
+        fm_cli_sim_core(cfg, explicit_dry_run, seed, core);
         *tick = cfg->tick;
         free(cfg);
         return 0;
@@ -145,7 +101,7 @@ static int load_config(const char *path, uint64_t seed, struct fm_core_config *c
 
 static int write_json(const char *path, struct json_object *doc)
 {
-        FILE *f = strcmp(path, "-") == 0 ? stdout : fopen(path, "we");
+        FILE *f = fm_cli_open_output(path, "we");
         if (!f)
                 return -errno;
         const char *s = json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PLAIN |
@@ -153,11 +109,7 @@ static int write_json(const char *path, struct json_object *doc)
         int r = 0;
         if (!s || fputs(s, f) == EOF || fputc('\n', f) == EOF)
                 r = -EIO;
-        if (f == stdout)
-                r = fflush(f) == EOF && r == 0 ? -EIO : r;
-        else if (fclose(f) == EOF && r == 0)
-                r = -EIO;
-        return r;
+        return fm_cli_close_output(f, r);
 }
 
 static int write_report(const char *path, struct json_object *doc)
@@ -165,10 +117,7 @@ static int write_report(const char *path, struct json_object *doc)
         FILE *f = fopen(path, "we");
         if (!f)
                 return -errno;
-        int r = fm_sim_report_html(doc, f);
-        if (fclose(f) == EOF && r == 0)
-                r = -EIO;
-        return r;
+        return fm_cli_close_output(f, fm_sim_report_html(doc, f));
 }
 
 static void print_seconds(const char *label, double v)
@@ -220,15 +169,9 @@ static int run_live(const struct fm_scenario *sc, const char *url, const char *p
                 goto out;
         }
         if (prefix) {
-                size_t n = strlen(prefix);
-                if (n == 0 || n > FM_PREFIX_MAX || prefix[n - 1] == '/' || strpbrk(prefix, "+#")) {
-                        fprintf(stderr,
-                                "fleetmedic sim: --topic-prefix %s: must be 1..%d bytes, "
-                                "without + or # or a trailing /\n",
-                                prefix, FM_PREFIX_MAX);
+                if (!fm_cli_prefix_ok("sim", prefix))
                         goto out;
-                }
-                memcpy(mc->topic_prefix, prefix, n + 1);
+                memcpy(mc->topic_prefix, prefix, strlen(prefix) + 1);
         }
         struct fm_live_options lo = {.mqtt = mc, .speed = speed, .progress = true};
         r = fm_live_run(sc, &lo, &st);
@@ -266,7 +209,7 @@ int fm_cmd_sim(int argc, char **argv)
         double speed = 1;
         int c;
 
-        while ((c = getopt_long(argc, argv, "c:h", options, NULL)) != -1) {
+        while ((c = fm_cli_option(argc, argv, "c:h", options, usage)) >= 0) {
                 switch (c) {
                 case 'c':
                         config = optarg;
@@ -292,40 +235,33 @@ int fm_cmd_sim(int argc, char **argv)
                 case OPT_PREFIX:
                         prefix = optarg;
                         break;
-                case OPT_SPEED: {
-                        char *end;
-                        errno = 0;
-                        speed = strtod(optarg, &end);
-                        if (errno || end == optarg || *end || !(speed > 0) ||
+                case OPT_SPEED:
+                        if (fm_cli_number(optarg, &speed) < 0 || !(speed > 0) ||
                             speed > FM_LIVE_SPEED_MAX) {
                                 fprintf(stderr,
                                         "fleetmedic sim: --speed %s: expected a number in "
                                         "(0, %.0f]\n",
                                         optarg, FM_LIVE_SPEED_MAX);
-                                return EXIT_USAGE;
+                                return FM_EXIT_USAGE;
                         }
                         break;
                 }
-                case 'h':
-                        usage(stdout);
-                        return EXIT_OK;
-                default:
-                        return EXIT_USAGE;
-                }
         }
+        if (c != FM_CLI_END)
+                return fm_cli_exit(c);
         if (optind + 1 != argc) {
                 fprintf(stderr, "fleetmedic sim: expected one SCENARIO file\n");
                 usage(stderr);
-                return EXIT_USAGE;
+                return FM_EXIT_USAGE;
         }
         const char *path = argv[optind];
         if (!live && (mqtt_url || prefix)) {
                 fprintf(stderr, "fleetmedic sim: --mqtt and --topic-prefix need --live\n");
-                return EXIT_USAGE;
+                return FM_EXIT_USAGE;
         }
         if (live && (baseline || check)) {
                 fprintf(stderr, "fleetmedic sim: --baseline and --check do not go with --live\n");
-                return EXIT_USAGE;
+                return FM_EXIT_USAGE;
         }
 
         struct fm_scenario *sc = calloc(1, sizeof(*sc));
@@ -333,21 +269,21 @@ int fm_cmd_sim(int argc, char **argv)
         struct fm_sim_run *run = NULL, *base = NULL;
         struct json_object *doc = NULL;
         char cfg_path[FM_SCN_PATH_MAX + 1024];
-        int ret = EXIT_FAILED, r;
+        int ret = FM_EXIT_FAILED, r;
         fm_ms tick = FM_MS_PER_S;
 
         if (!sc || !core) {
                 fprintf(stderr, "fleetmedic sim: out of memory\n");
                 goto out;
         }
-        if (load_scenario(path, sc) < 0)
+        if (fm_cli_load_scenario(path, sc) < 0)
                 goto out;
         if (live && !json && !report) {
-                ret = run_live(sc, mqtt_url, prefix, speed) < 0 ? EXIT_FAILED : EXIT_OK;
+                ret = run_live(sc, mqtt_url, prefix, speed) < 0 ? FM_EXIT_FAILED : FM_EXIT_OK;
                 goto out;
         }
         if (!config && sc->config[0]) {
-                if (relative_path(path, sc->config, cfg_path, sizeof(cfg_path)) < 0) {
+                if (fm_cli_scenario_config(path, sc->config, cfg_path, sizeof(cfg_path)) < 0) {
                         fprintf(stderr, "%s: config: path too long\n", path);
                         goto out;
                 }
@@ -393,10 +329,10 @@ int fm_cmd_sim(int argc, char **argv)
                 print_summary(run, base);
         if (live) {
                 /* the report is written first: the live run ends the command */
-                ret = run_live(sc, mqtt_url, prefix, speed) < 0 ? EXIT_FAILED : EXIT_OK;
+                ret = run_live(sc, mqtt_url, prefix, speed) < 0 ? FM_EXIT_FAILED : FM_EXIT_OK;
                 goto out;
         }
-        ret = check && !fm_sim_expectations_ok(run) ? EXIT_FAILED : EXIT_OK;
+        ret = check && !fm_sim_expectations_ok(run) ? FM_EXIT_FAILED : FM_EXIT_OK;
 out:
         json_object_put(doc);
         fm_sim_run_free(base);

@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,16 +11,11 @@
 
 #include <json-c/json.h>
 
+#include "cli.h"
 #include "config.h"
 #include "scenario.h"
 #include "sim.h"
 #include "tune_grid.h"
-
-enum {
-        EXIT_OK = 0,
-        EXIT_FAILED = 1,
-        EXIT_USAGE = 2,
-};
 
 enum {
         OPT_PARAM = 0x100,
@@ -62,38 +56,13 @@ struct scenario {
         bool explicit_dry_run;
 };
 
-static int load_scenario(const char *path, struct fm_scenario *sc)
-{
-        json_object *root = NULL, *lines = NULL;
-        int r = fm_yaml_load(path, &root, &lines, stderr);
-        if (r < 0)
-                return r;
-        struct fm_scn_errors *errs = calloc(1, sizeof(*errs));
-        if (!errs) {
-                json_object_put(root);
-                json_object_put(lines);
-                return -ENOMEM;
-        }
-        r = fm_scenario_from_json(root, lines, path, sc, errs);
-        for (uint32_t k = 0; k < errs->n; k++)
-                fprintf(stderr, "%s\n", errs->line[k]);
-        free(errs);
-        json_object_put(root);
-        json_object_put(lines);
-        return r;
-}
-
 static int base_config(struct scenario *s, const char *config)
 {
         char path[FM_SCN_PATH_MAX + 1024];
         if (!config && s->sc->config[0]) {
-                const char *slash = strrchr(s->path, '/');
-                int n = s->sc->config[0] == '/' || !slash
-                                ? snprintf(path, sizeof(path), "%s", s->sc->config)
-                                : snprintf(path, sizeof(path), "%.*s/%s", (int)(slash - s->path),
-                                           s->path, s->sc->config);
-                if (n < 0 || (size_t)n >= sizeof(path))
-                        return -ENAMETOOLONG;
+                int r = fm_cli_scenario_config(s->path, s->sc->config, path, sizeof(path));
+                if (r < 0)
+                        return r;
                 config = path;
         }
         if (!config) {
@@ -147,13 +116,7 @@ static int point_config(const struct scenario *s, const struct fm_tunegrid *g, c
         fm_config_default(cfg);
         r = fm_config_load(path, cfg, stderr, NULL);
         if (r >= 0) {
-                fm_config_core(cfg, core);
-                core->governor.dry_run = s->explicit_dry_run ? cfg->dry_run : false;
-                uint64_t seed = s->sc->seed;
-                core->fleet.hash_key[0] = core->governor.hash_key[0] =
-                        seed ^ UINT64_C(0x6a09e667f3bcc908);
-                core->fleet.hash_key[1] = core->governor.hash_key[1] =
-                        seed ^ UINT64_C(0xbb67ae8584caa73b);
+                fm_cli_sim_core(cfg, s->explicit_dry_run, s->sc->seed, core);
                 *tick = cfg->tick;
         }
         free(cfg);
@@ -226,7 +189,7 @@ int fm_cmd_tune(int argc, char **argv)
         double weight = FM_TUNEGRID_DEFAULT_FALSE_ACTION_WEIGHT;
         int c, r;
 
-        while ((c = getopt_long(argc, argv, "c:h", options, NULL)) != -1) {
+        while ((c = fm_cli_option(argc, argv, "c:h", options, usage)) >= 0) {
                 switch (c) {
                 case OPT_PARAM:
                         r = fm_tunegrid_add(&grid, optarg);
@@ -235,32 +198,25 @@ int fm_cmd_tune(int argc, char **argv)
                                         r == -E2BIG ? "more than 8 parameters or 10000 points"
                                                     : "expected NAME=LO:HI:STEP with LO <= HI, "
                                                       "STEP > 0, each NAME once");
-                                return EXIT_USAGE;
+                                return FM_EXIT_USAGE;
                         }
                         break;
                 case 'c':
                         config = optarg;
                         break;
-                case OPT_WEIGHT: {
-                        char *end;
-                        errno = 0;
-                        weight = strtod(optarg, &end);
-                        if (errno || end == optarg || *end || !isfinite(weight) || weight < 0) {
+                case OPT_WEIGHT:
+                        if (fm_cli_number(optarg, &weight) < 0 || weight < 0) {
                                 fprintf(stderr,
                                         "fleetmedic tune: --false-action-weight %s: "
                                         "expected a number >= 0\n",
                                         optarg);
-                                return EXIT_USAGE;
+                                return FM_EXIT_USAGE;
                         }
                         break;
                 }
-                case 'h':
-                        usage(stdout);
-                        return EXIT_OK;
-                default:
-                        return EXIT_USAGE;
-                }
         }
+        if (c != FM_CLI_END)
+                return fm_cli_exit(c);
         unsigned n = (unsigned)(argc - optind);
         if (n == 0 || n > TUNE_SCENARIOS_MAX || grid.n_params == 0) {
                 fprintf(stderr,
@@ -268,17 +224,17 @@ int fm_cmd_tune(int argc, char **argv)
                         "--param\n",
                         TUNE_SCENARIOS_MAX);
                 usage(stderr);
-                return EXIT_USAGE;
+                return FM_EXIT_USAGE;
         }
 
         struct scenario *sc = calloc(n, sizeof(*sc));
-        int ret = EXIT_FAILED;
+        int ret = FM_EXIT_FAILED;
         if (!sc)
                 goto out;
         for (unsigned k = 0; k < n; k++) {
                 sc[k].path = argv[optind + (int)k];
                 sc[k].sc = calloc(1, sizeof(*sc[k].sc));
-                if (!sc[k].sc || load_scenario(sc[k].path, sc[k].sc) < 0 ||
+                if (!sc[k].sc || fm_cli_load_scenario(sc[k].path, sc[k].sc) < 0 ||
                     base_config(&sc[k], config) < 0)
                         goto out;
         }
@@ -316,7 +272,7 @@ int fm_cmd_tune(int argc, char **argv)
                current.objective, current.slo_minutes_lost, current.false_actions);
         printf("margin:  %.4f better than the current setting\n",
                current.objective - best.objective);
-        ret = fflush(stdout) == EOF ? EXIT_FAILED : EXIT_OK;
+        ret = fflush(stdout) == EOF ? FM_EXIT_FAILED : FM_EXIT_OK;
 out:
         for (unsigned k = 0; sc && k < n; k++) {
                 free(sc[k].sc);

@@ -131,16 +131,32 @@ static const struct json_object *member(const struct json_object *obj, const cha
         return v;
 }
 
+/* obj[key] (NULL when absent), its path in p. */
+static const struct json_object *lookup(const struct json_object *obj, const char *path,
+                                        const char *key, char *p)
+{
+        join(p, path, key);
+        return member(obj, key);
+}
+
+/* The index of s among names[0 .. n), or -1. */
+static int name_index(const char *const *names, size_t n, const char *s)
+{
+        for (size_t k = 0; k < n; k++)
+                if (strcmp(s, names[k]) == 0)
+                        return (int)k;
+        return -1;
+}
+
 /* A number in [lo, hi]; absent or null keeps *out. Returns false on an error (reported). */
 static bool get_num(struct ctx *c, const struct json_object *obj, const char *path, const char *key,
                     double lo, double hi, double *out)
 {
-        const struct json_object *v = member(obj, key);
         char p[PATH_MAX_LEN];
+        const struct json_object *v = lookup(obj, path, key, p);
 
         if (!v)
                 return true;
-        join(p, path, key);
         json_type t = json_object_get_type(v);
         if (t != json_type_int && t != json_type_double) {
                 report(c, p, "expected a number");
@@ -158,12 +174,11 @@ static bool get_num(struct ctx *c, const struct json_object *obj, const char *pa
 static bool get_int(struct ctx *c, const struct json_object *obj, const char *path, const char *key,
                     int64_t lo, int64_t hi, int64_t *out)
 {
-        const struct json_object *v = member(obj, key);
         char p[PATH_MAX_LEN];
+        const struct json_object *v = lookup(obj, path, key, p);
 
         if (!v)
                 return true;
-        join(p, path, key);
         if (json_object_get_type(v) != json_type_int) {
                 report(c, p, "expected an integer");
                 return false;
@@ -180,10 +195,9 @@ static bool get_int(struct ctx *c, const struct json_object *obj, const char *pa
 static bool get_str(struct ctx *c, const struct json_object *obj, const char *path, const char *key,
                     char *out, size_t size, bool required)
 {
-        const struct json_object *v = member(obj, key);
         char p[PATH_MAX_LEN];
+        const struct json_object *v = lookup(obj, path, key, p);
 
-        join(p, path, key);
         if (!v) {
                 if (required)
                         report(c, path[0] ? path : NULL, "missing key '%s'", key);
@@ -205,12 +219,11 @@ static bool get_str(struct ctx *c, const struct json_object *obj, const char *pa
 static bool get_bool(struct ctx *c, const struct json_object *obj, const char *path,
                      const char *key, bool *out)
 {
-        const struct json_object *v = member(obj, key);
         char p[PATH_MAX_LEN];
+        const struct json_object *v = lookup(obj, path, key, p);
 
         if (!v)
                 return true;
-        join(p, path, key);
         if (json_object_get_type(v) != json_type_boolean) {
                 report(c, p, "expected true or false");
                 return false;
@@ -219,35 +232,31 @@ static bool get_bool(struct ctx *c, const struct json_object *obj, const char *p
         return true;
 }
 
-/* obj[key] when it is a mapping (or absent: NULL); reports anything else. */
-static const struct json_object *get_map(struct ctx *c, const struct json_object *obj,
-                                         const char *path, const char *key)
+/* obj[key] when it is of type t (or absent or null: NULL); reports anything else. */
+static const struct json_object *get_typed(struct ctx *c, const struct json_object *obj,
+                                           const char *path, const char *key, json_type t)
 {
-        const struct json_object *v = member(obj, key);
         char p[PATH_MAX_LEN];
+        const struct json_object *v = lookup(obj, path, key, p);
         if (!v || json_object_get_type(v) == json_type_null)
                 return NULL;
-        join(p, path, key);
-        if (json_object_get_type(v) != json_type_object) {
-                report(c, p, "expected a mapping");
+        if (json_object_get_type(v) != t) {
+                report(c, p, "expected a %s", t == json_type_array ? "list" : "mapping");
                 return NULL;
         }
         return v;
 }
 
+static const struct json_object *get_map(struct ctx *c, const struct json_object *obj,
+                                         const char *path, const char *key)
+{
+        return get_typed(c, obj, path, key, json_type_object);
+}
+
 static const struct json_object *get_list(struct ctx *c, const struct json_object *obj,
                                           const char *path, const char *key)
 {
-        const struct json_object *v = member(obj, key);
-        char p[PATH_MAX_LEN];
-        if (!v || json_object_get_type(v) == json_type_null)
-                return NULL;
-        join(p, path, key);
-        if (json_object_get_type(v) != json_type_array) {
-                report(c, p, "expected a list");
-                return NULL;
-        }
-        return v;
+        return get_typed(c, obj, path, key, json_type_array);
 }
 
 /* The item at index k of a list, which must be a mapping. */
@@ -417,13 +426,10 @@ static void parse_load(struct ctx *c, struct fm_scenario *sc, const struct json_
                 .noise = 0.02,
         };
         if (get_str(c, o, path, "kind", kind, sizeof(kind), false)) {
-                bool ok = false;
-                for (size_t k = 0; k < ARRAY_SIZE(kinds); k++)
-                        if (strcmp(kind, kinds[k]) == 0) {
-                                l->kind = (enum fm_scn_load_kind)k;
-                                ok = true;
-                        }
-                if (!ok) {
+                int k = name_index(kinds, ARRAY_SIZE(kinds), kind);
+                if (k >= 0)
+                        l->kind = (enum fm_scn_load_kind)k;
+                else {
                         join(p, path, "kind");
                         report(c, p, "expected constant, diurnal, ramp or spike");
                 }
@@ -519,8 +525,9 @@ static bool parse_target(struct ctx *c, const struct fm_scenario *sc, const char
 }
 
 static void parse_fault(struct ctx *c, struct fm_scenario *sc, const struct json_object *o,
-                        const char *path, struct fm_scn_fault *f)
+                        const char *path)
 {
+        struct fm_scn_fault *f = &sc->faults[sc->n_faults++];
         static const char *const keys[] = {
                 "kind",        "target",         "at_s",   "until_s",    "accuracy",
                 "error_rate",  "latency_factor", "factor", "up_s",       "down_s",
@@ -545,13 +552,10 @@ static void parse_fault(struct ctx *c, struct fm_scenario *sc, const struct json
                 .error_noise = 0.003,
         };
         if (get_str(c, o, path, "kind", kind, sizeof(kind), true)) {
-                bool ok = false;
-                for (int k = 0; k < _FM_SCN_FAULT_MAX; k++)
-                        if (strcmp(kind, fault_names[k]) == 0) {
-                                f->kind = (enum fm_scn_fault_kind)k;
-                                ok = true;
-                        }
-                if (!ok) {
+                int k = name_index(fault_names, _FM_SCN_FAULT_MAX, kind);
+                if (k >= 0)
+                        f->kind = (enum fm_scn_fault_kind)k;
+                else {
                         join(p, path, "kind");
                         report(c, p,
                                "expected bad_version, error_burst, slow, crash, crash_loop, "
@@ -617,8 +621,9 @@ static void parse_fault(struct ctx *c, struct fm_scenario *sc, const struct json
 }
 
 static void parse_deploy(struct ctx *c, struct fm_scenario *sc, const struct json_object *o,
-                         const char *path, struct fm_scn_deploy *dp)
+                         const char *path)
 {
+        struct fm_scn_deploy *dp = &sc->deploys[sc->n_deploys++];
         static const char *const keys[] = {"at_s", "deployment", "version", "rollout_s", NULL};
         char dep[FM_NAME_MAX + 1] = "", ver[FM_VERSION_MAX + 1] = "", p[PATH_MAX_LEN];
 
@@ -650,9 +655,10 @@ static void parse_deploy(struct ctx *c, struct fm_scenario *sc, const struct jso
 
 /* ---- expectations ---------------------------------------------------------------------------- */
 
-static void parse_expect(struct ctx *c, const struct json_object *o, const char *path,
-                         struct fm_scn_expect *e)
+static void parse_expect(struct ctx *c, struct fm_scenario *sc, const struct json_object *o,
+                         const char *path)
 {
+        struct fm_scn_expect *e = &sc->expect[sc->n_expect++];
         static const char *const keys[] = {"name",     "action", "alert",   "metric",
                                            "policy",   "reason", "verdict", "after_s",
                                            "before_s", "min",    "max",     NULL};
@@ -708,13 +714,10 @@ static void parse_expect(struct ctx *c, const struct json_object *o, const char 
         } else {
                 e->kind = FM_SCN_EXPECT_METRIC;
                 if (get_str(c, o, path, "metric", s, sizeof(s), true)) {
-                        bool ok = false;
-                        for (int m = 0; m < _FM_SCN_METRIC_MAX; m++)
-                                if (strcmp(s, metric_names[m]) == 0) {
-                                        e->metric = (enum fm_scn_metric)m;
-                                        ok = true;
-                                }
-                        if (!ok) {
+                        int m = name_index(metric_names, _FM_SCN_METRIC_MAX, s);
+                        if (m >= 0)
+                                e->metric = (enum fm_scn_metric)m;
+                        else {
                                 join(p, path, "metric");
                                 report(c, p, "unknown metric '%s'", s);
                         }
@@ -748,6 +751,28 @@ static void parse_expect(struct ctx *c, const struct json_object *o, const char 
 }
 
 /* ---- top level ------------------------------------------------------------------------------- */
+
+typedef void (*item_fn)(struct ctx *c, struct fm_scenario *sc, const struct json_object *o,
+                        const char *path);
+
+/*
+ * The entries of the list root[key], of which the first max count (what
+ * names them in the message about more), each a mapping parsed by fn.
+ */
+static void parse_items(struct ctx *c, struct fm_scenario *sc, const struct json_object *root,
+                        const char *key, size_t max, const char *what, item_fn fn)
+{
+        const struct json_object *l = get_list(c, root, "", key);
+        size_t n = l ? json_object_array_length(l) : 0;
+        if (n > max)
+                report(c, key, "at most %zu %s", max, what);
+        for (size_t k = 0; k < n && k < max; k++) {
+                char ip[PATH_MAX_LEN];
+                const struct json_object *o = list_item(c, l, key, k, ip);
+                if (o)
+                        fn(c, sc, o, ip);
+        }
+}
 
 int fm_scenario_from_json(const struct json_object *root, const struct json_object *lines,
                           const char *file, struct fm_scenario *ret, struct fm_scn_errors *errors)
@@ -827,35 +852,8 @@ int fm_scenario_from_json(const struct json_object *root, const struct json_obje
 
         parse_fleet(&c, sc, get_map(&c, root, "", "fleet"));
 
-        const struct json_object *l = get_list(&c, root, "", "deploys");
-        size_t n = l ? json_object_array_length(l) : 0;
-        if (n > FM_SCN_DEPLOYS_MAX)
-                report(&c, "deploys", "at most %d deploys", FM_SCN_DEPLOYS_MAX);
-        for (size_t k = 0; k < n && k < FM_SCN_DEPLOYS_MAX; k++) {
-                char ip[PATH_MAX_LEN];
-                const struct json_object *o = list_item(&c, l, "deploys", k, ip);
-                if (o)
-                        parse_deploy(&c, sc, o, ip, &sc->deploys[sc->n_deploys++]);
-        }
-        l = get_list(&c, root, "", "faults");
-        n = l ? json_object_array_length(l) : 0;
-        if (n > FM_SCN_FAULTS_MAX)
-                report(&c, "faults", "at most %d faults", FM_SCN_FAULTS_MAX);
-        for (size_t k = 0; k < n && k < FM_SCN_FAULTS_MAX; k++) {
-                char ip[PATH_MAX_LEN];
-                const struct json_object *o = list_item(&c, l, "faults", k, ip);
-                if (o)
-                        parse_fault(&c, sc, o, ip, &sc->faults[sc->n_faults++]);
-        }
-        l = get_list(&c, root, "", "expect");
-        n = l ? json_object_array_length(l) : 0;
-        if (n > FM_SCN_EXPECT_MAX)
-                report(&c, "expect", "at most %d expectations", FM_SCN_EXPECT_MAX);
-        for (size_t k = 0; k < n && k < FM_SCN_EXPECT_MAX; k++) {
-                char ip[PATH_MAX_LEN];
-                const struct json_object *o = list_item(&c, l, "expect", k, ip);
-                if (o)
-                        parse_expect(&c, o, ip, &sc->expect[sc->n_expect++]);
-        }
+        parse_items(&c, sc, root, "deploys", FM_SCN_DEPLOYS_MAX, "deploys", parse_deploy);
+        parse_items(&c, sc, root, "faults", FM_SCN_FAULTS_MAX, "faults", parse_fault);
+        parse_items(&c, sc, root, "expect", FM_SCN_EXPECT_MAX, "expectations", parse_expect);
         return c.n_errors ? -EINVAL : 0;
 }

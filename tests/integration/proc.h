@@ -3,8 +3,9 @@
 
 /*
  * Peer processes for integration tests written with cmocka: a fake API
- * server, a real haproxy, a dbus-daemon, an alertmanager. Include after
- * <cmocka.h>.
+ * server, a real haproxy, a dbus-daemon, an alertmanager, a mosquitto
+ * broker; helper programs run to completion (fm_run()), among them the
+ * openssl commands that make test certificates. Include after <cmocka.h>.
  *
  * Every peer is a child of the test with PR_SET_PDEATHSIG, so it dies with
  * the test whatever happens; it runs in its own temporary directory
@@ -45,9 +46,9 @@
 
 struct fm_peer {
         pid_t pid;
-        int exit_fd;   /* read end of the death pipe, -1 when not running */
-        char dir[64];  /* the peer's own temporary directory */
-        char log[96];  /* dir/peer.log: its stdout and stderr */
+        int exit_fd;  /* read end of the death pipe, -1 when not running */
+        char dir[64]; /* the peer's own temporary directory */
+        char log[96]; /* dir/peer.log: its stdout and stderr */
 };
 
 static inline int64_t fm_test_now_ms(void)
@@ -55,6 +56,23 @@ static inline int64_t fm_test_now_ms(void)
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
         return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The wall clock in milliseconds since the epoch (what fm_ms `now` arguments are). */
+static inline int64_t fm_test_wall_ms(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Ends the test program as skipped (exit code 77, for meson) when path is not an executable. */
+static inline void fm_require_program(const char *path)
+{
+        if (access(path, X_OK) != 0) {
+                fprintf(stderr, "skipping: %s not found\n", path);
+                exit(77);
+        }
 }
 
 /* The only global: what atexit() must stop if a test dies without its teardown. */
@@ -135,18 +153,9 @@ static inline void fm_write_file(const char *path, const char *text)
         assert_int_equal(fclose(f), 0);
 }
 
-/*
- * Starts argv (argv[0] an absolute path; envp NULL keeps ours) in the
- * peer's directory, stdout and stderr appended to its log (stderr stays
- * ours with FM_TEST_VERBOSE).
- */
-static inline void fm_peer_start_env(struct fm_peer *p, char *const argv[], char *const envp[])
+/* fork() of a child that dies with the test (PR_SET_PDEATHSIG); returns 0 in the child. */
+static inline pid_t fm_fork(void)
 {
-        assert_int_equal(p->pid, 0);
-        int dp[2];
-        assert_int_equal(pipe2(dp, O_CLOEXEC), 0);
-        int log = open(p->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-        assert_true(log >= 0);
         pid_t parent = getpid();
         pid_t pid = fork();
         assert_true(pid >= 0);
@@ -154,13 +163,31 @@ static inline void fm_peer_start_env(struct fm_peer *p, char *const argv[], char
                 prctl(PR_SET_PDEATHSIG, SIGKILL);
                 if (getppid() != parent)
                         _exit(126);
+        }
+        return pid;
+}
+
+/*
+ * fork + exec of argv (argv[0] an absolute path; envp NULL keeps ours) in
+ * dir (NULL: ours). The child dies with us; its stdin is /dev/null, its
+ * stdout out_fd and its stderr err_fd (-1: /dev/null; stderr stays ours
+ * with FM_TEST_VERBOSE). Returns its PID; *ret_exit_fd gets the read end
+ * of its death pipe.
+ */
+static inline pid_t fm_spawn(char *const argv[], char *const envp[], const char *dir, int out_fd,
+                             int err_fd, int *ret_exit_fd)
+{
+        int dp[2];
+        assert_int_equal(pipe2(dp, O_CLOEXEC), 0);
+        pid_t pid = fm_fork();
+        if (pid == 0) {
                 int null = open("/dev/null", O_RDWR | O_CLOEXEC);
                 if (null >= 0)
                         dup2(null, STDIN_FILENO);
-                dup2(log, STDOUT_FILENO);
+                dup2(out_fd >= 0 ? out_fd : null, STDOUT_FILENO);
                 if (!getenv("FM_TEST_VERBOSE"))
-                        dup2(log, STDERR_FILENO);
-                if (fcntl(dp[1], F_SETFD, 0) < 0 || chdir(p->dir) < 0)
+                        dup2(err_fd >= 0 ? err_fd : null, STDERR_FILENO);
+                if (fcntl(dp[1], F_SETFD, 0) < 0 || (dir && chdir(dir) < 0))
                         _exit(125);
                 if (envp)
                         execve(argv[0], argv, envp);
@@ -169,9 +196,42 @@ static inline void fm_peer_start_env(struct fm_peer *p, char *const argv[], char
                 _exit(127);
         }
         close(dp[1]);
+        *ret_exit_fd = dp[0];
+        return pid;
+}
+
+/*
+ * Runs argv to completion, its output discarded; returns its exit code
+ * (128 + the signal that killed it). Fails the test when it has not
+ * finished after FM_PEER_START_MS (it is killed then).
+ */
+static inline int fm_run(char *const argv[])
+{
+        int exit_fd, status = 0;
+        pid_t pid = fm_spawn(argv, NULL, NULL, -1, -1, &exit_fd);
+        struct pollfd pf = {.fd = exit_fd, .events = POLLIN};
+        bool done = poll(&pf, 1, FM_PEER_START_MS) > 0;
+        if (!done)
+                kill(pid, SIGKILL);
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        close(exit_fd);
+        if (!done)
+                fail_msg("%s did not finish in %d ms", argv[0], FM_PEER_START_MS);
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/*
+ * Starts argv (argv[0] an absolute path; envp NULL keeps ours) in the
+ * peer's directory, stdout and stderr appended to its log (stderr stays
+ * ours with FM_TEST_VERBOSE).
+ */
+static inline void fm_peer_start_env(struct fm_peer *p, char *const argv[], char *const envp[])
+{
+        assert_int_equal(p->pid, 0);
+        int log = open(p->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+        assert_true(log >= 0);
+        p->pid = fm_spawn(argv, envp, p->dir, log, log, &p->exit_fd);
         close(log);
-        p->exit_fd = dp[0];
-        p->pid = pid;
         fm_peer_track(p, true);
 }
 
@@ -286,4 +346,80 @@ static inline bool fm_ready_port(void *arg)
 static inline bool fm_ready_unix(void *arg)
 {
         return fm_unix_accepts(arg);
+}
+
+#define FM_OPENSSL_BIN "/usr/bin/openssl"
+
+/*
+ * openssl req: a new EC P-256 key in key and, for subject subj, a
+ * self-signed certificate valid for a day in out (x509) or a request.
+ */
+static inline void fm_openssl_req(const char *key, const char *out, const char *subj, bool x509)
+{
+        char *argv[] = {FM_OPENSSL_BIN,
+                        "req",
+                        "-newkey",
+                        "ec",
+                        "-pkeyopt",
+                        "ec_paramgen_curve:prime256v1",
+                        "-nodes",
+                        "-keyout",
+                        (char *)key,
+                        "-out",
+                        (char *)out,
+                        "-subj",
+                        (char *)subj,
+                        x509 ? "-x509" : NULL,
+                        "-days",
+                        "1",
+                        NULL};
+        assert_int_equal(fm_run(argv), 0);
+}
+
+/* A self-signed CA in p's directory: <name>.key and <name>.crt. */
+static inline void fm_make_ca(const struct fm_peer *p, const char *name)
+{
+        char key[128], crt[128], subj[96];
+        int n = snprintf(key, sizeof key, "%s/%s.key", p->dir, name);
+        assert_true(n > 0 && (size_t)n < sizeof key);
+        n = snprintf(crt, sizeof crt, "%s/%s.crt", p->dir, name);
+        assert_true(n > 0 && (size_t)n < sizeof crt);
+        snprintf(subj, sizeof subj, "/CN=fleetmedic test %s", name);
+        fm_openssl_req(key, crt, subj, true);
+}
+
+/*
+ * In p's directory: a CA (ca.key, ca.crt: fm_make_ca(p, "ca")) and
+ * server.key and server.crt for 127.0.0.1 and localhost, signed by it.
+ */
+static inline void fm_make_certs(const struct fm_peer *p)
+{
+        char ca_key[128], ca_crt[128], key[128], csr[128], crt[128], ext[128];
+        fm_make_ca(p, "ca");
+        fm_peer_path(p, "ca.key", ca_key, sizeof ca_key);
+        fm_peer_path(p, "ca.crt", ca_crt, sizeof ca_crt);
+        fm_peer_path(p, "server.key", key, sizeof key);
+        fm_peer_path(p, "server.csr", csr, sizeof csr);
+        fm_peer_path(p, "server.crt", crt, sizeof crt);
+        fm_peer_path(p, "ext.cnf", ext, sizeof ext);
+        fm_write_file(ext, "subjectAltName=IP:127.0.0.1,DNS:localhost\n");
+        fm_openssl_req(key, csr, "/CN=localhost", false);
+        char *sign[] = {FM_OPENSSL_BIN,
+                        "x509",
+                        "-req",
+                        "-in",
+                        csr,
+                        "-CA",
+                        ca_crt,
+                        "-CAkey",
+                        ca_key,
+                        "-CAcreateserial",
+                        "-out",
+                        crt,
+                        "-days",
+                        "1",
+                        "-extfile",
+                        ext,
+                        NULL};
+        assert_int_equal(fm_run(sign), 0);
 }

@@ -14,12 +14,12 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include <curl/curl.h>
 #include <json-c/json.h>
 #include <systemd/sd-event.h>
 
-#include "actuator.h"
+#include "actuator_peer.h"
 #include "alertmanager.h"
+#include "http_peer.h"
 #include "proc.h"
 
 #define AM_BIN "/usr/bin/prometheus-alertmanager"
@@ -35,61 +35,12 @@ struct fx {
         int backend;
 };
 
-static fm_ms wall_ms(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (fm_ms)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-struct sink {
-        char *p;
-        size_t n;
-};
-
-static size_t sink_write(char *d, size_t size, size_t nmemb, void *u)
-{
-        struct sink *s = u;
-        size_t n = size * nmemb;
-        char *p = realloc(s->p, s->n + n + 1);
-        if (!p)
-                return 0;
-        memcpy(p + s->n, d, n);
-        s->n += n;
-        p[s->n] = '\0';
-        s->p = p;
-        return n;
-}
-
-/* Blocking GET; returns the status (0 on transport failure) and the body in *out. */
-static long get(const char *url, char **out)
-{
-        struct sink s = {0};
-        long status = 0;
-        CURL *c = curl_easy_init();
-        if (!c)
-                return 0;
-        curl_easy_setopt(c, CURLOPT_URL, url);
-        curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
-        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sink_write);
-        curl_easy_setopt(c, CURLOPT_WRITEDATA, &s);
-        curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 5000L);
-        if (curl_easy_perform(c) == CURLE_OK)
-                curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-        curl_easy_cleanup(c);
-        if (out)
-                *out = s.p;
-        else
-                free(s.p);
-        return status;
-}
-
 static bool am_ready(void *arg)
 {
         const struct fx *f = arg;
         char url[96];
         snprintf(url, sizeof url, "%s/-/ready", f->base);
-        return get(url, NULL) == 200;
+        return fm_http(NULL, url, NULL, NULL) == 200;
 }
 
 static int setup(void **state)
@@ -146,28 +97,15 @@ static int teardown(void **state)
 static void alert_req(struct fm_action_req *r, const char *deployment, const char *instance,
                       enum fm_severity sev, const char *summary)
 {
-        memset(r, 0, sizeof *r);
-        r->action = FM_ACTION_ALERT;
-        snprintf(r->deployment, sizeof r->deployment, "%s", deployment);
+        fm_test_req(r, FM_ACTION_ALERT, deployment, "alert-test");
         snprintf(r->instance, sizeof r->instance, "%s", instance);
-        snprintf(r->key, sizeof r->key, "alert-test");
-        r->deadline = wall_ms() + WAIT_MS;
         r->arg.alert.severity = sev;
         snprintf(r->arg.alert.summary, sizeof r->arg.alert.summary, "%s", summary);
 }
 
 static void run(struct fx *f, const struct fm_action_req *r, struct fm_action_outcome *out)
 {
-        int64_t id = fm_actuator_submit(f->a, f->backend, r, wall_ms());
-        assert_true(id > 0);
-        int64_t deadline = fm_test_now_ms() + WAIT_MS;
-        for (;;) {
-                if (fm_actuator_poll(f->a, out) == 1)
-                        return;
-                assert_true(fm_actuator_tick(f->a, wall_ms()) >= 0);
-                assert_true(fm_test_now_ms() < deadline);
-                assert_true(sd_event_run(f->e, 20 * 1000) >= 0);
-        }
+        *out = fm_test_run(f->e, f->a, f->backend, r);
 }
 
 static const char *jstr(json_object *o, const char *key)
@@ -181,13 +119,13 @@ static const char *jstr(json_object *o, const char *key)
 /* The alert with these deployment and instance labels from GET /api/v2/alerts (new ref). */
 static json_object *find_alert(struct fx *f, const char *query, const char *deployment)
 {
-        char url[160], *body = NULL;
+        char url[160];
         json_object *out = NULL;
+        long status;
 
         snprintf(url, sizeof url, "%s/api/v2/alerts%s", f->base, query);
-        assert_int_equal(get(url, &body), 200);
-        json_object *arr = json_tokener_parse(body);
-        free(body);
+        json_object *arr = fm_http_json(NULL, url, NULL, &status);
+        assert_int_equal(status, 200);
         assert_non_null(arr);
         for (size_t i = 0; i < json_object_array_length(arr); i++) {
                 json_object *a = json_object_array_get_idx(arr, i), *l;
@@ -321,10 +259,7 @@ static void test_config(void **state)
 
 int main(void)
 {
-        if (access(AM_BIN, X_OK) != 0) {
-                fprintf(stderr, "skipping: %s not found\n", AM_BIN);
-                return 77;
-        }
+        fm_require_program(AM_BIN);
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_config),
                 cmocka_unit_test_setup_teardown(test_alert_and_resolve, setup, teardown),

@@ -21,11 +21,9 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include "proc.h"
+#include "haproxy_peer.h"
 
 #include <systemd/sd-event.h>
-
-#include "haproxy.h"
 
 #define HAPROXY_BIN "/usr/sbin/haproxy"
 #define WAIT_MS 20000 /* generous: valgrind */
@@ -40,15 +38,7 @@ struct fx {
         struct fm_actuator *a;
         struct fm_haproxy *h;
         int backend;
-        unsigned key;
 };
-
-static fm_ms now_ms(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (fm_ms)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* The test's own client: one command, the answer until EOF, into buf. */
 static void query(const char *sock, const char *cmd, char *buf, size_t size)
@@ -86,11 +76,24 @@ static struct fm_haproxy_server server_state(struct fx *fx, const char *server)
         return s;
 }
 
+/* A backend on fx->a talking to socket: *ret_h. */
+static int add_haproxy(struct fx *fx, const char *socket, struct fm_haproxy **ret_h)
+{
+        struct fm_haproxy_config cfg;
+        int backend;
+
+        fm_haproxy_config_default(&cfg);
+        snprintf(cfg.socket, sizeof cfg.socket, "%s", socket);
+        assert_int_equal(fm_haproxy_new(fx->e, &cfg, fx->a, ret_h), 0);
+        backend = fm_actuator_add_backend(fx->a, &fm_backend_haproxy_ops, *ret_h);
+        assert_true(backend >= 0);
+        return backend;
+}
+
 static int setup(void **state)
 {
         struct fx *fx = calloc(1, sizeof *fx);
         struct fm_actuator_config acfg;
-        struct fm_haproxy_config cfg;
         char conf[2048];
         int n;
 
@@ -131,11 +134,7 @@ static int setup(void **state)
         acfg.max_attempts = 1;
         acfg.breaker_failures = 1000;
         assert_int_equal(fm_actuator_new(&acfg, 7, &fx->a), 0);
-        fm_haproxy_config_default(&cfg);
-        snprintf(cfg.socket, sizeof cfg.socket, "%s", fx->admin_sock);
-        assert_int_equal(fm_haproxy_new(fx->e, &cfg, fx->a, &fx->h), 0);
-        fx->backend = fm_actuator_add_backend(fx->a, &fm_backend_haproxy_ops, fx->h);
-        assert_true(fx->backend >= 0);
+        fx->backend = add_haproxy(fx, fx->admin_sock, &fx->h);
         return 0;
 }
 
@@ -151,81 +150,21 @@ static int teardown(void **state)
         return 0;
 }
 
-static struct fm_action_req weights(struct fx *fx, const char *deployment, const char *t1,
-                                    uint32_t w1, const char *t2, uint32_t w2)
-{
-        struct fm_action_req req = {.action = FM_ACTION_SET_WEIGHTS};
-
-        snprintf(req.deployment, sizeof req.deployment, "%s", deployment);
-        snprintf(req.key, sizeof req.key, "key-%u", ++fx->key);
-        req.deadline = now_ms() + 60000;
-        snprintf(req.arg.weights.w[0].target, sizeof req.arg.weights.w[0].target, "%s", t1);
-        req.arg.weights.w[0].weight = w1;
-        req.arg.weights.n = 1;
-        if (t2) {
-                snprintf(req.arg.weights.w[1].target, sizeof req.arg.weights.w[1].target, "%s", t2);
-                req.arg.weights.w[1].weight = w2;
-                req.arg.weights.n = 2;
-        }
-        return req;
-}
-
-static struct fm_action_outcome run_on(struct fx *fx, struct fm_actuator *a, int backend,
-                                       const struct fm_action_req *req)
-{
-        struct fm_action_outcome o;
-        int64_t id = fm_actuator_submit(a, backend, req, now_ms());
-        int64_t deadline = fm_test_now_ms() + WAIT_MS;
-
-        assert_true(id > 0);
-        while (fm_actuator_poll(a, &o) == 0) {
-                assert_true(fm_test_now_ms() < deadline);
-                assert_true(sd_event_run(fx->e, 100 * 1000) >= 0);
-        }
-        assert_int_equal(o.id, (uint64_t)id);
-        return o;
-}
-
 static struct fm_action_outcome run(struct fx *fx, const struct fm_action_req *req)
 {
-        return run_on(fx, fx->a, fx->backend, req);
+        return fm_test_run(fx->e, fx->a, fx->backend, req);
 }
 
-struct state_result {
-        bool done;
-        enum fm_result_kind kind;
-        int error;
-        char detail[FM_ACTUATOR_DETAIL_MAX];
-};
-
-static void on_state(void *userdata, uint64_t id, const struct fm_action_result *res)
+static struct fm_test_state_result set_state(struct fx *fx, const char *target,
+                                             enum fm_haproxy_state st)
 {
-        struct state_result *r = userdata;
-
-        (void)id;
-        r->done = true;
-        r->kind = res->kind;
-        r->error = res->error;
-        snprintf(r->detail, sizeof r->detail, "%s", res->detail ? res->detail : "");
-}
-
-static struct state_result set_state(struct fx *fx, const char *target, enum fm_haproxy_state st)
-{
-        struct state_result r = {0};
-        int64_t deadline = fm_test_now_ms() + WAIT_MS;
-
-        assert_int_equal(fm_haproxy_set_state(fx->h, "web", target, st, on_state, &r, NULL), 0);
-        while (!r.done) {
-                assert_true(fm_test_now_ms() < deadline);
-                assert_true(sd_event_run(fx->e, 100 * 1000) >= 0);
-        }
-        return r;
+        return fm_test_set_state(fx->e, fx->h, target, st);
 }
 
 static void test_set_weights(void **state)
 {
         struct fx *fx = *state;
-        struct fm_action_req req = weights(fx, "web", "v1", 90, "v2", 10);
+        struct fm_action_req req = fm_test_weights("web", "v1", 90, "v2", 10);
         struct fm_action_outcome o = run(fx, &req);
         char buf[256];
 
@@ -243,7 +182,7 @@ static void test_set_weights(void **state)
         assert_string_equal(o.detail, "web/v1 weight 90 ready, web/v2 weight 10 ready");
 
         /* Observe of something else: -ESRCH, and nothing changed. */
-        req = weights(fx, "web", "v1", 50, "v2", 50);
+        req = fm_test_weights("web", "v1", 50, "v2", 50);
         req.observe = true;
         o = run(fx, &req);
         assert_int_equal(o.status, FM_OUTCOME_FAILED);
@@ -254,13 +193,13 @@ static void test_set_weights(void **state)
 static void test_drain_and_ready(void **state)
 {
         struct fx *fx = *state;
-        struct fm_action_req req = weights(fx, "web", "v1", 90, "v2", 10);
+        struct fm_action_req req = fm_test_weights("web", "v1", 90, "v2", 10);
         struct fm_action_outcome o = run(fx, &req);
         struct fm_haproxy_server s;
 
         assert_int_equal(o.status, FM_OUTCOME_OK);
 
-        req = weights(fx, "web", "v1", 100, "v2", 0);
+        req = fm_test_weights("web", "v1", 100, "v2", 0);
         o = run(fx, &req);
         assert_int_equal(o.status, FM_OUTCOME_OK);
         assert_string_equal(o.detail, "web/v1 weight 100 ready, web/v2 weight 10 drain");
@@ -271,7 +210,7 @@ static void test_drain_and_ready(void **state)
         assert_int_equal(s.uweight, 100);
         assert_int_equal(s.admin_state, 0);
 
-        req = weights(fx, "web", "v1", 75, "v2", 25);
+        req = fm_test_weights("web", "v1", 75, "v2", 25);
         o = run(fx, &req);
         assert_int_equal(o.status, FM_OUTCOME_OK);
         assert_string_equal(o.detail, "web/v1 weight 75 ready, web/v2 weight 25 ready");
@@ -283,7 +222,7 @@ static void test_drain_and_ready(void **state)
 static void test_set_state(void **state)
 {
         struct fx *fx = *state;
-        struct state_result r = set_state(fx, "v2", FM_HAPROXY_MAINT);
+        struct fm_test_state_result r = set_state(fx, "v2", FM_HAPROXY_MAINT);
 
         assert_int_equal(r.kind, FM_RESULT_OK);
         assert_string_equal(r.detail, "web/v2 weight 1 maint");
@@ -291,7 +230,7 @@ static void test_set_state(void **state)
                          FM_HAPROXY_MAINT);
 
         /* set_weights does not undo a maintenance. */
-        struct fm_action_req req = weights(fx, "web", "v1", 50, "v2", 50);
+        struct fm_action_req req = fm_test_weights("web", "v1", 50, "v2", 50);
         struct fm_action_outcome o = run(fx, &req);
         assert_int_equal(o.status, FM_OUTCOME_FAILED);
         assert_int_equal(o.last_error, -EBUSY);
@@ -309,7 +248,7 @@ static void test_set_state(void **state)
 static void test_unknown_server_and_backend(void **state)
 {
         struct fx *fx = *state;
-        struct fm_action_req req = weights(fx, "web", "v1", 90, "v9", 10);
+        struct fm_action_req req = fm_test_weights("web", "v1", 90, "v9", 10);
         struct fm_action_outcome o = run(fx, &req);
 
         assert_int_equal(o.status, FM_OUTCOME_FAILED);
@@ -317,13 +256,13 @@ static void test_unknown_server_and_backend(void **state)
         assert_string_equal(o.detail, "web/v9: No such server.");
         assert_int_equal(server_state(fx, "v1").uweight, 1); /* nothing was applied */
 
-        req = weights(fx, "api", "v1", 100, NULL, 0);
+        req = fm_test_weights("api", "v1", 100, NULL, 0);
         o = run(fx, &req);
         assert_int_equal(o.status, FM_OUTCOME_FAILED);
         assert_int_equal(o.last_error, -ENOENT);
         assert_string_equal(o.detail, "api: Can't find backend.");
 
-        struct state_result r = set_state(fx, "v9", FM_HAPROXY_DRAIN);
+        struct fm_test_state_result r = set_state(fx, "v9", FM_HAPROXY_DRAIN);
         assert_int_equal(r.kind, FM_RESULT_PERMANENT);
         assert_int_equal(r.error, -ENOENT);
         assert_string_equal(r.detail, "web/v9: No such server.");
@@ -347,22 +286,22 @@ static void test_hostile_names(void **state)
         struct fm_action_outcome o;
         struct fm_action_req req;
 
-        req = weights(fx, "web", "v1", 60, "v2", 40);
+        req = fm_test_weights("web", "v1", 60, "v2", 40);
         assert_int_equal(run(fx, &req).status, FM_OUTCOME_OK);
         query(fx->admin_sock, "show servers state web\n", before, sizeof before);
 
         for (size_t i = 0; i < ARRAY_SIZE(hostile); i++) {
-                req = weights(fx, "web", "v1", 0, "v2", 100);
+                req = fm_test_weights("web", "v1", 0, "v2", 100);
                 snprintf(req.arg.weights.w[1].target, sizeof req.arg.weights.w[1].target, "%s",
                          hostile[i]);
                 o = run(fx, &req);
                 assert_int_equal(o.status, FM_OUTCOME_FAILED);
                 assert_int_equal(o.last_error, -EINVAL);
                 assert_int_equal(fm_haproxy_set_state(fx->h, "web", hostile[i], FM_HAPROXY_MAINT,
-                                                      on_state, NULL, NULL),
+                                                      fm_test_on_state, NULL, NULL),
                                  -EINVAL);
         }
-        req = weights(fx, "web;disable frontend fe", "v1", 0, NULL, 0);
+        req = fm_test_weights("web;disable frontend fe", "v1", 0, NULL, 0);
         o = run(fx, &req);
         assert_int_equal(o.last_error, -EINVAL);
         assert_int_equal(fm_haproxy_pending(fx->h), 0);
@@ -386,54 +325,44 @@ static void test_hostile_names(void **state)
         assert_null(strstr(stat, "STOP"));
 }
 
+static void drop_second(struct fx *fx, struct fm_haproxy *h)
+{
+        /* The actuator holds the backend pointer: free it first. */
+        fm_actuator_free(fx->a);
+        fx->a = NULL;
+        fm_haproxy_free(h);
+}
+
 static void test_permission_denied(void **state)
 {
         struct fx *fx = *state;
-        struct fm_haproxy_config cfg;
         struct fm_haproxy *user = NULL;
-        int backend;
+        int backend = add_haproxy(fx, fx->user_sock, &user);
 
-        fm_haproxy_config_default(&cfg);
-        snprintf(cfg.socket, sizeof cfg.socket, "%s", fx->user_sock);
-        assert_int_equal(fm_haproxy_new(fx->e, &cfg, fx->a, &user), 0);
-        backend = fm_actuator_add_backend(fx->a, &fm_backend_haproxy_ops, user);
-        assert_true(backend >= 0);
-
-        struct fm_action_req req = weights(fx, "web", "v1", 70, "v2", 30);
-        struct fm_action_outcome o = run_on(fx, fx->a, backend, &req);
+        struct fm_action_req req = fm_test_weights("web", "v1", 70, "v2", 30);
+        struct fm_action_outcome o = fm_test_run(fx->e, fx->a, backend, &req);
         assert_int_equal(o.status, FM_OUTCOME_FAILED);
         assert_int_equal(o.last_error, -EACCES);
         assert_string_equal(o.detail, "web/v1: Permission denied");
         assert_int_equal(server_state(fx, "v1").uweight, 1);
-
-        /* The actuator holds the backend pointer: free it first. */
-        fm_actuator_free(fx->a);
-        fx->a = NULL;
-        fm_haproxy_free(user);
+        drop_second(fx, user);
 }
 
 static void test_tcp_socket(void **state)
 {
         struct fx *fx = *state;
-        struct fm_haproxy_config cfg;
         struct fm_haproxy *tcp = NULL;
-        int backend;
+        char socket[64];
 
-        fm_haproxy_config_default(&cfg);
-        snprintf(cfg.socket, sizeof cfg.socket, "ipv4@127.0.0.1:%u", fx->tcp_port);
-        assert_int_equal(fm_haproxy_new(fx->e, &cfg, fx->a, &tcp), 0);
-        backend = fm_actuator_add_backend(fx->a, &fm_backend_haproxy_ops, tcp);
-        assert_true(backend >= 0);
+        snprintf(socket, sizeof socket, "ipv4@127.0.0.1:%u", fx->tcp_port);
+        int backend = add_haproxy(fx, socket, &tcp);
 
-        struct fm_action_req req = weights(fx, "web", "v1", 33, "v2", 67);
-        struct fm_action_outcome o = run_on(fx, fx->a, backend, &req);
+        struct fm_action_req req = fm_test_weights("web", "v1", 33, "v2", 67);
+        struct fm_action_outcome o = fm_test_run(fx->e, fx->a, backend, &req);
         assert_int_equal(o.status, FM_OUTCOME_OK);
         assert_string_equal(o.detail, "web/v1 weight 33 ready, web/v2 weight 67 ready");
         assert_int_equal(server_state(fx, "v2").uweight, 67);
-
-        fm_actuator_free(fx->a);
-        fx->a = NULL;
-        fm_haproxy_free(tcp);
+        drop_second(fx, tcp);
 }
 
 static void test_haproxy_stopped(void **state)
@@ -448,11 +377,11 @@ static void test_haproxy_stopped(void **state)
 
         fm_peer_stop(&fx->peer, SIGTERM);
 
-        struct state_result r = set_state(fx, "v1", FM_HAPROXY_DRAIN);
+        struct fm_test_state_result r = set_state(fx, "v1", FM_HAPROXY_DRAIN);
         assert_int_equal(r.kind, FM_RESULT_RETRYABLE);
         assert_true(r.error == -ENOENT || r.error == -ECONNREFUSED);
 
-        struct fm_action_req req = weights(fx, "web", "v1", 90, "v2", 10);
+        struct fm_action_req req = fm_test_weights("web", "v1", 90, "v2", 10);
         struct fm_action_outcome o = run(fx, &req);
         assert_int_equal(o.status, FM_OUTCOME_FAILED);
         assert_true(o.last_error == -ENOENT || o.last_error == -ECONNREFUSED);
@@ -464,8 +393,8 @@ static void test_haproxy_stopped(void **state)
         snprintf(cfg.socket, sizeof cfg.socket, "%s", fx->admin_sock);
         assert_int_equal(fm_haproxy_new(fx->e, &cfg, a2, &h2), 0);
         backend = fm_actuator_add_backend(a2, &fm_backend_haproxy_ops, h2);
-        req = weights(fx, "web", "v1", 90, "v2", 10);
-        int64_t id = fm_actuator_submit(a2, backend, &req, now_ms());
+        req = fm_test_weights("web", "v1", 90, "v2", 10);
+        int64_t id = fm_actuator_submit(a2, backend, &req, fm_test_wall_ms());
         assert_true(id > 0);
         int64_t deadline = fm_test_now_ms() + WAIT_MS;
         for (;;) {
@@ -494,9 +423,6 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_haproxy_stopped, setup, teardown),
         };
 
-        if (access(HAPROXY_BIN, X_OK) != 0) {
-                fprintf(stderr, "%s not installed (Debian package haproxy)\n", HAPROXY_BIN);
-                return 77; /* meson: skipped */
-        }
+        fm_require_program(HAPROXY_BIN); /* Debian package haproxy */
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

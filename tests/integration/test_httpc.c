@@ -16,8 +16,6 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include <spawn.h>
-
 #include <json-c/json.h>
 #include <systemd/sd-event.h>
 
@@ -29,12 +27,9 @@
 #endif
 
 #define PYTHON_BIN "/usr/bin/python3"
-#define OPENSSL_BIN "/usr/bin/openssl"
 #define ECHO_SCRIPT FM_SOURCE_ROOT "/tests/integration/http_echo.py"
 #define WAIT_MS 20000 /* generous: valgrind is slow */
 #define REQ_TIMEOUT 15000
-
-extern char **environ;
 
 struct got {
         int calls;
@@ -150,6 +145,14 @@ static void fetch(struct fx *f, const struct fm_httpc_request *req, struct got *
         assert_int_equal(g->calls, 1);
 }
 
+/* What the echo server saw (caller puts). */
+static json_object *echoed(const struct got *g)
+{
+        json_object *o = json_tokener_parse(g->body);
+        assert_non_null(o);
+        return o;
+}
+
 static const char *jstr(json_object *o, const char *key)
 {
         json_object *v;
@@ -180,8 +183,7 @@ static void test_get_headers(void **state)
         assert_int_equal(g.error, 0);
         assert_int_equal(g.status, 200);
         assert_string_equal(g.ctype, "application/json");
-        json_object *o = json_tokener_parse(g.body);
-        assert_non_null(o);
+        json_object *o = echoed(&g);
         assert_string_equal(jstr(o, "method"), "GET");
         assert_string_equal(jstr(o, "path"), "/echo");
         assert_string_equal(jstr(o, "query"), "x=1&y=two");
@@ -213,8 +215,7 @@ static void test_methods_with_body(void **state)
                 fetch(f, &req, &g);
                 assert_int_equal(g.error, 0);
                 assert_int_equal(g.status, 200);
-                json_object *o = json_tokener_parse(g.body);
-                assert_non_null(o);
+                json_object *o = echoed(&g);
                 assert_string_equal(jstr(o, "method"), methods[i]);
                 assert_string_equal(jstr(o, "body"), body);
                 assert_string_equal(jheader(o, "content-type"), "application/json");
@@ -225,8 +226,7 @@ static void test_methods_with_body(void **state)
         /* A POST without a body still says Content-Length: 0. */
         struct fm_httpc_request empty = {.method = "POST", .url = u, .timeout = REQ_TIMEOUT};
         fetch(f, &empty, &g);
-        json_object *o = json_tokener_parse(g.body);
-        assert_non_null(o);
+        json_object *o = echoed(&g);
         assert_string_equal(jstr(o, "method"), "POST");
         assert_string_equal(jheader(o, "content-length"), "0");
         assert_string_equal(jstr(o, "body"), "");
@@ -243,8 +243,7 @@ static void test_methods_with_body(void **state)
         assert_int_equal(fm_httpc_submit(f->h, &copy, on_done, &g, NULL), 0);
         memset(mutable, 'Z', strlen(mutable));
         assert_true(run_until(f->e, &g.calls, 1, WAIT_MS));
-        o = json_tokener_parse(g.body);
-        assert_non_null(o);
+        o = echoed(&g);
         assert_string_equal(jstr(o, "body"), "original");
         json_object_put(o);
         got_reset(&g);
@@ -263,8 +262,7 @@ static void test_basic_auth(void **state)
                                        .basic_password = "s3cret:x",
                                        .timeout = REQ_TIMEOUT};
         fetch(f, &req, &g);
-        json_object *o = json_tokener_parse(g.body);
-        assert_non_null(o);
+        json_object *o = echoed(&g);
         /* base64("alice:s3cret:x") */
         assert_string_equal(jheader(o, "authorization"), "Basic YWxpY2U6czNjcmV0Ong=");
         json_object_put(o);
@@ -602,8 +600,7 @@ static void test_escaped_path(void **state)
         url(f, u, sizeof u, path);
         struct fm_httpc_request req = {.method = "GET", .url = u, .timeout = REQ_TIMEOUT};
         fetch(f, &req, &g);
-        json_object *o = json_tokener_parse(g.body);
-        assert_non_null(o);
+        json_object *o = echoed(&g);
         assert_string_equal(jstr(o, "path"), "/echo/..%2Fx%3Fy%23z%20%2F%25");
         assert_string_equal(jstr(o, "query"), "q=..%2Fx%3Fy%23z%20%2F%25");
         json_object_put(o);
@@ -649,90 +646,6 @@ static void test_url_escape(void **state)
         assert_int_equal(fm_url_escape("a", NULL, 4), -EINVAL);
 }
 
-/* Runs argv to completion (no shell); returns its exit status. */
-static int run_cmd(char *const argv[])
-{
-        pid_t pid;
-        posix_spawn_file_actions_t fa;
-        int status = -1;
-
-        assert_int_equal(posix_spawn_file_actions_init(&fa), 0);
-        if (!getenv("FM_TEST_VERBOSE")) {
-                assert_int_equal(posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, "/dev/null",
-                                                                  O_WRONLY, 0),
-                                 0);
-                assert_int_equal(posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, "/dev/null",
-                                                                  O_WRONLY, 0),
-                                 0);
-        }
-        assert_int_equal(posix_spawn(&pid, argv[0], &fa, NULL, argv, environ), 0);
-        posix_spawn_file_actions_destroy(&fa);
-        assert_int_equal(waitpid(pid, &status, 0), pid);
-        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-/*
- * Makes ca.crt, a server.crt/server.key for 127.0.0.1 signed by it, and an
- * unrelated other-ca.crt in p's directory.
- */
-static void make_certs(const struct fm_peer *p)
-{
-        char ca_key[128], ca_crt[128], key[128], csr[128], crt[128], ext[128];
-        char other_key[128], other_crt[128];
-        fm_peer_path(p, "other-ca.key", other_key, sizeof other_key);
-        fm_peer_path(p, "other-ca.crt", other_crt, sizeof other_crt);
-        fm_peer_path(p, "ca.key", ca_key, sizeof ca_key);
-        fm_peer_path(p, "ca.crt", ca_crt, sizeof ca_crt);
-        fm_peer_path(p, "server.key", key, sizeof key);
-        fm_peer_path(p, "server.csr", csr, sizeof csr);
-        fm_peer_path(p, "server.crt", crt, sizeof crt);
-        fm_peer_path(p, "ext.cnf", ext, sizeof ext);
-        fm_write_file(ext, "subjectAltName=IP:127.0.0.1,DNS:localhost\n");
-        char *mkca[] = {OPENSSL_BIN,
-                        "req",
-                        "-x509",
-                        "-newkey",
-                        "ec",
-                        "-pkeyopt",
-                        "ec_paramgen_curve:prime256v1",
-                        "-nodes",
-                        "-keyout",
-                        ca_key,
-                        "-out",
-                        ca_crt,
-                        "-days",
-                        "1",
-                        "-subj",
-                        "/CN=fleetmedic httpc test CA",
-                        NULL};
-        char *mkcsr[] = {OPENSSL_BIN,
-                         "req",
-                         "-newkey",
-                         "ec",
-                         "-pkeyopt",
-                         "ec_paramgen_curve:prime256v1",
-                         "-nodes",
-                         "-keyout",
-                         key,
-                         "-out",
-                         csr,
-                         "-subj",
-                         "/CN=localhost",
-                         NULL};
-        char *sign[] = {OPENSSL_BIN, "x509", "-req",   "-in",  csr,
-                        "-CA",       ca_crt, "-CAkey", ca_key, "-CAcreateserial",
-                        "-out",      crt,    "-days",  "1",    "-extfile",
-                        ext,         NULL};
-        assert_int_equal(run_cmd(mkca), 0);
-        mkca[9] = other_key;
-        mkca[11] = other_crt;
-        assert_int_equal(run_cmd(mkca), 0);
-        mkca[9] = ca_key;
-        mkca[11] = ca_crt;
-        assert_int_equal(run_cmd(mkcsr), 0);
-        assert_int_equal(run_cmd(sign), 0);
-}
-
 static void test_https(void **state)
 {
         struct fx *f = *state;
@@ -740,10 +653,11 @@ static void test_https(void **state)
         struct got g = {0};
         char crt[128], key[128], ca[128], u[128];
 
-        if (access(OPENSSL_BIN, X_OK) != 0)
+        if (access(FM_OPENSSL_BIN, X_OK) != 0)
                 skip();
         fm_peer_init(&tls, "httpc-tls");
-        make_certs(&tls);
+        fm_make_certs(&tls);
+        fm_make_ca(&tls, "other-ca");
         fm_peer_path(&tls, "server.crt", crt, sizeof crt);
         fm_peer_path(&tls, "server.key", key, sizeof key);
         fm_peer_path(&tls, "ca.crt", ca, sizeof ca);
@@ -778,10 +692,7 @@ static void test_https(void **state)
 
 int main(void)
 {
-        if (access(PYTHON_BIN, X_OK) != 0) {
-                fprintf(stderr, "skipping: %s not found\n", PYTHON_BIN);
-                return 77;
-        }
+        fm_require_program(PYTHON_BIN);
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_url_escape),
                 cmocka_unit_test_setup_teardown(test_get_headers, setup, teardown),

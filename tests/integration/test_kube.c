@@ -19,100 +19,26 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include <curl/curl.h>
 #include <json-c/json.h>
 #include <systemd/sd-event.h>
 
-#include "proc.h"
+#include "fake_kube.h"
 
-#include "actuator.h"
+#include "actuator_peer.h"
 #include "kube.h"
 #include "lease.h"
 
-#ifndef FM_SOURCE_ROOT
-#define FM_SOURCE_ROOT "."
-#endif
-
-#define PYTHON_BIN "/usr/bin/python3"
-#define OPENSSL_BIN "/usr/bin/openssl"
 #define WAIT_MS 20000
 #define NS "ns"
 
-struct fake {
-        struct fm_peer peer;
-        uint16_t port, admin;
-        char server[64];
-        char cert[128], key[128], token[128];
-};
+static struct fm_fake_kube fake;
 
-static struct fake fake;
+/* ---- helpers: the admin interface ---- */
 
-/* ---- helpers: child processes, the admin interface ---- */
-
-static void run_wait(char *const argv[])
-{
-        pid_t pid = fork();
-        int status = 0;
-
-        assert_true(pid >= 0);
-        if (pid == 0) {
-                int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-                if (null >= 0) {
-                        dup2(null, STDOUT_FILENO);
-                        dup2(null, STDERR_FILENO);
-                }
-                execv(argv[0], argv);
-                _exit(127);
-        }
-        assert_int_equal(waitpid(pid, &status, 0), pid);
-        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-}
-
-struct sink {
-        char *data;
-        size_t len;
-};
-
-static size_t on_data(char *p, size_t size, size_t n, void *ud)
-{
-        struct sink *s = ud;
-        char *d = realloc(s->data, s->len + size * n + 1);
-        assert_non_null(d);
-        memcpy(d + s->len, p, size * n);
-        s->len += size * n;
-        d[s->len] = '\0';
-        s->data = d;
-        return size * n;
-}
-
-/* A blocking request to the fake's admin port; returns the parsed answer (may be NULL). */
 static struct json_object *admin(const char *method, const char *path, const char *body,
                                  long *ret_status)
 {
-        CURL *c = curl_easy_init();
-        struct sink s = {0};
-        char url[256];
-        long status = 0;
-        struct json_object *o;
-
-        assert_non_null(c);
-        snprintf(url, sizeof url, "http://127.0.0.1:%u%s", fake.admin, path);
-        curl_easy_setopt(c, CURLOPT_URL, url);
-        curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
-        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-        curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
-        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-        curl_easy_setopt(c, CURLOPT_WRITEDATA, &s);
-        if (body)
-                curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-        assert_int_equal(curl_easy_perform(c), CURLE_OK);
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-        curl_easy_cleanup(c);
-        if (ret_status)
-                *ret_status = status;
-        o = s.data ? json_tokener_parse(s.data) : NULL;
-        free(s.data);
-        return o;
+        return fm_fake_kube_admin(&fake, method, path, body, ret_status);
 }
 
 static void admin_post(const char *path, const char *fmt, ...)
@@ -183,9 +109,10 @@ static double entry_t(struct json_object *e)
         return json_object_object_get_ex(e, "t", &v) ? json_object_get_double(v) : -1;
 }
 
-/* Log entries with this method whose path ends with suffix. */
-static size_t count_requests(struct json_object *log, const char *method, const char *suffix)
+/* Entries of the request log with this method whose path ends with suffix. */
+static size_t logged(const char *method, const char *suffix)
 {
+        struct json_object *log = request_log();
         size_t n = 0;
 
         for (size_t i = 0; i < json_object_array_length(log); i++) {
@@ -196,16 +123,27 @@ static size_t count_requests(struct json_object *log, const char *method, const 
                     strcmp(p + pl - sl, suffix) == 0)
                         n++;
         }
+        json_object_put(log);
         return n;
 }
 
-/* ---- the fake, once for the group ---- */
-
-static bool fake_ready(void *arg)
+/* Every PATCH in the request log has this content type (and needle in its body). */
+static void assert_patches(const char *ctype, const char *needle)
 {
-        (void)arg;
-        return fm_port_accepts(fake.admin) && fm_port_accepts(fake.port);
+        struct json_object *log = request_log();
+
+        for (size_t i = 0; i < json_object_array_length(log); i++) {
+                struct json_object *e = json_object_array_get_idx(log, i);
+                if (strcmp(entry_str(e, "method"), "PATCH") != 0)
+                        continue;
+                assert_string_equal(entry_str(e, "ctype"), ctype);
+                if (needle)
+                        assert_non_null(strstr(entry_str(e, "body"), needle));
+        }
+        json_object_put(log);
 }
+
+/* ---- the fake, once for the group ---- */
 
 /* fm_kube_rbac[] as [[group, resource, verb], ...]. */
 static char *rbac_json(int skip)
@@ -240,48 +178,12 @@ static void set_token(const char *token)
 
 static int group_setup(void **state)
 {
-        char port[8], admin_port[8], subj_alt[] = "subjectAltName=IP:127.0.0.1";
-        char *rbac;
+        char *rbac = rbac_json(-1);
         (void)state;
 
         curl_global_init(CURL_GLOBAL_DEFAULT);
-        fm_peer_init(&fake.peer, "kube");
-        fm_peer_path(&fake.peer, "cert.pem", fake.cert, sizeof fake.cert);
-        fm_peer_path(&fake.peer, "key.pem", fake.key, sizeof fake.key);
-        fm_peer_path(&fake.peer, "token", fake.token, sizeof fake.token);
-        char *const gen[] = {OPENSSL_BIN, "req",     "-x509",  "-newkey",       "rsa:2048",
-                             "-nodes",    "-keyout", fake.key, "-out",          fake.cert,
-                             "-days",     "2",       "-subj",  "/CN=127.0.0.1", "-addext",
-                             subj_alt,    NULL};
-        run_wait(gen);
-        set_token("token-one\n");
-
-        fake.port = fm_free_port();
-        do
-                fake.admin = fm_free_port();
-        while (fake.admin == fake.port);
-        snprintf(port, sizeof port, "%u", fake.port);
-        snprintf(admin_port, sizeof admin_port, "%u", fake.admin);
-        snprintf(fake.server, sizeof fake.server, "https://127.0.0.1:%u", fake.port);
-        rbac = rbac_json(-1);
-        char *const argv[] = {PYTHON_BIN,
-                              FM_SOURCE_ROOT "/tests/integration/fake_kube.py",
-                              "--port",
-                              port,
-                              "--admin-port",
-                              admin_port,
-                              "--cert",
-                              fake.cert,
-                              "--key",
-                              fake.key,
-                              "--token-file",
-                              fake.token,
-                              "--rbac",
-                              rbac,
-                              NULL};
-        fm_peer_start(&fake.peer, argv);
+        fm_fake_kube_start(&fake, "kube", "token-one\n", rbac);
         free(rbac);
-        fm_peer_wait(&fake.peer, fake_ready, NULL);
         return 0;
 }
 
@@ -300,34 +202,43 @@ struct ctx {
         struct fm_actuator *a;
         struct fm_kube *k;
         struct fm_lease *lease;
-        struct fm_kube_config *cfg;
         int backend;
         bool leader;
         uint64_t transitions;
 };
 
-static fm_ms real_ms(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (fm_ms)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void base_config(struct fm_kube_config *cfg)
 {
-        fm_kube_config_default(cfg);
-        snprintf(cfg->server, sizeof cfg->server, "%s", fake.server);
-        snprintf(cfg->ca_file, sizeof cfg->ca_file, "%s", fake.cert);
-        snprintf(cfg->token_file, sizeof cfg->token_file, "%s", fake.token);
-        snprintf(cfg->namespace_, sizeof cfg->namespace_, NS);
+        fm_fake_kube_config(&fake, cfg, NS);
         cfg->timeout = 5000;
 }
 
-static struct ctx *ctx_new(const struct fm_kube_config *cfg, uint32_t max_attempts)
+static void ctx_free(struct ctx *c);
+
+/* A test's own: the configuration (base_config() applied) and the backend built from it. */
+struct fixture {
+        struct fm_kube_config cfg;
+        struct ctx *c;
+};
+
+static int setup(void **state)
+{
+        struct fixture *f = calloc(1, sizeof *f);
+
+        assert_non_null(f);
+        base_config(&f->cfg);
+        *state = f;
+        return 0;
+}
+
+/* A backend on f->cfg (replacing the previous one), with the fake's log and faults cleared. */
+static struct ctx *ctx_new(struct fixture *f, uint32_t max_attempts)
 {
         struct ctx *c = calloc(1, sizeof *c);
         struct fm_actuator_config ac;
 
+        ctx_free(f->c);
+        f->c = c;
         assert_non_null(c);
         fm_actuator_config_default(&ac);
         ac.backoff_base = 20;
@@ -336,7 +247,7 @@ static struct ctx *ctx_new(const struct fm_kube_config *cfg, uint32_t max_attemp
         ac.breaker_failures = 1000000; /* tests count failures themselves */
         assert_int_equal(sd_event_new(&c->event), 0);
         assert_int_equal(fm_actuator_new(&ac, 42, &c->a), 0);
-        assert_int_equal(fm_kube_new(c->event, cfg, c->a, &c->k), 0);
+        assert_int_equal(fm_kube_new(c->event, &f->cfg, c->a, &c->k), 0);
         c->backend = fm_actuator_add_backend(c->a, &fm_backend_kube_ops, c->k);
         assert_true(c->backend >= 0);
         admin_post("/clear", "{}");
@@ -354,32 +265,18 @@ static void ctx_free(struct ctx *c)
         free(c);
 }
 
-static void req_init(struct fm_action_req *r, enum fm_action action, const char *deployment,
-                     const char *key)
+static int teardown(void **state)
 {
-        memset(r, 0, sizeof *r);
-        r->action = action;
-        snprintf(r->deployment, sizeof r->deployment, "%s", deployment);
-        snprintf(r->key, sizeof r->key, "%s", key);
-        r->deadline = real_ms() + 60000;
+        struct fixture *f = *state;
+
+        ctx_free(f->c);
+        free(f);
+        return 0;
 }
 
-/* Runs the loop until the request's outcome is there. */
 static void run(struct ctx *c, const struct fm_action_req *req, struct fm_action_outcome *ret)
 {
-        int64_t id = fm_actuator_submit(c->a, c->backend, req, real_ms());
-        int64_t deadline = fm_test_now_ms() + WAIT_MS;
-
-        assert_true(id > 0);
-        for (;;) {
-                assert_true(fm_test_now_ms() < deadline);
-                assert_true(sd_event_run(c->event, 5000) >= 0);
-                assert_true(fm_actuator_tick(c->a, real_ms()) >= 0);
-                if (fm_actuator_poll(c->a, ret) == 1) {
-                        assert_int_equal(ret->id, (uint64_t)id);
-                        return;
-                }
-        }
+        *ret = fm_test_run(c->event, c->a, c->backend, req);
 }
 
 /* Runs the loop for ms milliseconds (lets fire-and-forget Events finish). */
@@ -439,23 +336,39 @@ static const char *str_at(struct json_object *o, const char *const *keys)
         "\"spec\":{\"containers\":[{\"name\":\"model\",\"image\":\"registry.example/model:v1\"},"  \
         "{\"name\":\"proxy\",\"image\":\"envoy:1\"}]}}}}"
 
+/* A backend with Deployment "web" seeded. */
+static struct ctx *web_ctx(struct fixture *f, uint32_t max_attempts)
+{
+        struct ctx *c = ctx_new(f, max_attempts);
+        seed("apps", "deployments", DEPLOYMENT_WEB);
+        return c;
+}
+
+static void scale_req(struct fm_action_req *r, const char *deployment, const char *key, int to)
+{
+        fm_test_req(r, FM_ACTION_SCALE, deployment, key);
+        r->arg.scale.to = to;
+}
+
+/* The fake received a Event of this reason and type. */
+static void expect_event(struct ctx *c, const char *reason, const char *type)
+{
+        json_object_put(wait_event(c, reason, type));
+}
+
 /* ---- tests ---- */
 
 static void test_scale(void **state)
 {
-        struct fm_kube_config *cfg = malloc(sizeof *cfg);
+        struct fixture *f = *state;
         struct fm_action_outcome out;
         struct fm_action_req req;
-        struct json_object *o, *log, *ev;
+        struct json_object *o, *ev;
         struct ctx *c;
-        (void)state;
 
-        base_config(cfg);
-        c = ctx_new(cfg, 3);
-        seed("apps", "deployments", DEPLOYMENT_WEB);
-        req_init(&req, FM_ACTION_SCALE, "web", "scale/web/1");
+        c = web_ctx(f, 3);
+        scale_req(&req, "web", "scale/web/1", 4);
         req.arg.scale.from = 2;
-        req.arg.scale.to = 4;
         run(c, &req, &out);
         assert_int_equal(out.status, FM_OUTCOME_OK);
         assert_int_equal(out.attempts, 1);
@@ -474,18 +387,10 @@ static void test_scale(void **state)
                             "fleetmedic");
         json_object_put(ev);
 
-        log = request_log();
-        assert_int_equal(count_requests(log, "GET", "/deployments/web/scale"), 1);
-        assert_int_equal(count_requests(log, "PATCH", "/deployments/web/scale"), 1);
-        for (size_t i = 0; i < json_object_array_length(log); i++) {
-                struct json_object *e = json_object_array_get_idx(log, i);
-                if (strcmp(entry_str(e, "method"), "PATCH") == 0) {
-                        assert_string_equal(entry_str(e, "ctype"), "application/merge-patch+json");
-                        /* Conditional on what was read. */
-                        assert_non_null(strstr(entry_str(e, "body"), "\"resourceVersion\""));
-                }
-        }
-        json_object_put(log);
+        assert_int_equal(logged("GET", "/deployments/web/scale"), 1);
+        assert_int_equal(logged("PATCH", "/deployments/web/scale"), 1);
+        /* Conditional on what was read. */
+        assert_patches("application/merge-patch+json", "\"resourceVersion\"");
 
         /* Observing: the state holds, then it does not. */
         req.observe = true;
@@ -497,17 +402,13 @@ static void test_scale(void **state)
         run(c, &req, &out);
         assert_int_equal(out.status, FM_OUTCOME_FAILED);
         assert_int_equal(out.last_error, -ESRCH);
-        log = request_log();
-        assert_int_equal(count_requests(log, "PATCH", "/deployments/web/scale"), 1);
-        json_object_put(log);
-        ctx_free(c);
-        free(cfg);
+        assert_int_equal(logged("PATCH", "/deployments/web/scale"), 1);
 }
 
 static void weights_req(struct fm_action_req *req, const char *a, uint32_t wa, const char *b,
                         uint32_t wb)
 {
-        req_init(req, FM_ACTION_SET_WEIGHTS, "web", "weights/web");
+        fm_test_req(req, FM_ACTION_SET_WEIGHTS, "web", "weights/web");
         req->arg.weights.n = 2;
         snprintf(req->arg.weights.w[0].target, sizeof req->arg.weights.w[0].target, "%s", a);
         req->arg.weights.w[0].weight = wa;
@@ -517,16 +418,15 @@ static void weights_req(struct fm_action_req *req, const char *a, uint32_t wa, c
 
 static void test_weights_istio(void **state)
 {
-        struct fm_kube_config *cfg = malloc(sizeof *cfg);
+        struct fixture *f = *state;
+        struct fm_kube_config *cfg = &f->cfg;
         struct fm_action_outcome out;
         struct fm_action_req req;
-        struct json_object *o, *route, *log, *ev;
+        struct json_object *o, *route;
         struct ctx *c;
-        (void)state;
 
-        base_config(cfg);
         cfg->traffic = FM_KUBE_TRAFFIC_ISTIO;
-        c = ctx_new(cfg, 3);
+        c = ctx_new(f, 3);
         seed("networking.istio.io", "virtualservices",
              "{\"metadata\":{\"name\":\"web\"},\"spec\":{\"hosts\":[\"web\"],\"http\":[{\"route\":["
              "{\"destination\":{\"host\":\"web\",\"subset\":\"v1\"},\"weight\":100},"
@@ -549,11 +449,8 @@ static void test_weights_istio(void **state)
                                    (const char *const[]){"destination", "host", NULL}),
                             "web");
         json_object_put(o);
-        log = request_log();
-        assert_int_equal(count_requests(log, "PATCH", "/virtualservices/web"), 1);
-        json_object_put(log);
-        ev = wait_event(c, "FleetmedicSetWeights", "Normal");
-        json_object_put(ev);
+        assert_int_equal(logged("PATCH", "/virtualservices/web"), 1);
+        expect_event(c, "FleetmedicSetWeights", "Normal");
 
         /* A target the route does not know: permanent, nothing written. */
         admin_post("/clear", "{}");
@@ -561,28 +458,23 @@ static void test_weights_istio(void **state)
         run(c, &req, &out);
         assert_int_equal(out.status, FM_OUTCOME_FAILED);
         assert_int_equal(out.attempts, 1);
-        log = request_log();
-        assert_int_equal(count_requests(log, "PATCH", "/virtualservices/web"), 0);
-        json_object_put(log);
-        ctx_free(c);
-        free(cfg);
+        assert_int_equal(logged("PATCH", "/virtualservices/web"), 0);
 }
 
 static void test_weights_gateway(void **state)
 {
-        struct fm_kube_config *cfg = malloc(sizeof *cfg);
+        struct fixture *f = *state;
+        struct fm_kube_config *cfg = &f->cfg;
         struct fm_action_outcome out;
         struct fm_action_req req;
         struct json_object *o, *refs;
         struct ctx *c;
-        (void)state;
 
-        base_config(cfg);
         cfg->traffic = FM_KUBE_TRAFFIC_GATEWAY;
         cfg->n_mappings = 1;
         snprintf(cfg->mapping[0].deployment, sizeof cfg->mapping[0].deployment, "web");
         snprintf(cfg->mapping[0].traffic_name, sizeof cfg->mapping[0].traffic_name, "web-route");
-        c = ctx_new(cfg, 3);
+        c = ctx_new(f, 3);
         seed("gateway.networking.k8s.io", "httproutes",
              "{\"metadata\":{\"name\":\"web-route\"},\"spec\":{\"parentRefs\":[{\"name\":\"gw\"}],"
              "\"rules\":[{\"backendRefs\":[{\"name\":\"web-v1\",\"port\":80},"
@@ -606,28 +498,22 @@ static void test_weights_gateway(void **state)
         json_object_put(o);
 
         /* No mapping for another deployment: unsupported. */
-        req_init(&req, FM_ACTION_SCALE, "other", "scale/other");
-        req.arg.scale.to = 1;
+        scale_req(&req, "other", "scale/other", 1);
         run(c, &req, &out);
         assert_int_equal(out.status, FM_OUTCOME_UNSUPPORTED);
-        ctx_free(c);
-        free(cfg);
 }
 
 static void test_restart(void **state)
 {
-        struct fm_kube_config *cfg = malloc(sizeof *cfg);
+        struct fixture *f = *state;
         struct fm_action_outcome out;
         struct fm_action_req req;
-        struct json_object *o, *log, *ev;
+        struct json_object *o;
         struct ctx *c;
         const char *at;
-        (void)state;
 
-        base_config(cfg);
-        c = ctx_new(cfg, 3);
-        seed("apps", "deployments", DEPLOYMENT_WEB);
-        req_init(&req, FM_ACTION_RESTART, "web", "restart/web");
+        c = web_ctx(f, 3);
+        fm_test_req(&req, FM_ACTION_RESTART, "web", "restart/web");
         run(c, &req, &out);
         assert_int_equal(out.status, FM_OUTCOME_OK);
         o = object("apps", "deployments", "web");
@@ -641,16 +527,8 @@ static void test_restart(void **state)
                         o, (const char *const[]){"spec", "template", "spec", "containers", NULL})),
                 2);
         json_object_put(o);
-        log = request_log();
-        for (size_t i = 0; i < json_object_array_length(log); i++) {
-                struct json_object *e = json_object_array_get_idx(log, i);
-                if (strcmp(entry_str(e, "method"), "PATCH") == 0)
-                        assert_string_equal(entry_str(e, "ctype"),
-                                            "application/strategic-merge-patch+json");
-        }
-        json_object_put(log);
-        ev = wait_event(c, "FleetmedicRestart", "Normal");
-        json_object_put(ev);
+        assert_patches("application/strategic-merge-patch+json", NULL);
+        expect_event(c, "FleetmedicRestart", "Normal");
 
         /* Observe after the restart: the annotation is there and the rollout complete. */
         req.observe = true;
@@ -662,32 +540,27 @@ static void test_restart(void **state)
         seed("apps", "deployments",
              "{\"metadata\":{\"name\":\"paused\"},\"spec\":{\"paused\":true,\"template\":{\"spec\":"
              "{\"containers\":[{\"name\":\"m\",\"image\":\"m:1\"}]}}}}");
-        req_init(&req, FM_ACTION_RESTART, "paused", "restart/paused");
+        fm_test_req(&req, FM_ACTION_RESTART, "paused", "restart/paused");
         run(c, &req, &out);
         assert_int_equal(out.status, FM_OUTCOME_FAILED);
         assert_string_equal(out.detail, "can't restart paused deployment");
-        ev = wait_event(c, "FleetmedicRestart", "Warning");
-        json_object_put(ev);
-        ctx_free(c);
-        free(cfg);
+        expect_event(c, "FleetmedicRestart", "Warning");
 }
 
 static void test_rollback_image(void **state)
 {
-        struct fm_kube_config *cfg = malloc(sizeof *cfg);
+        struct fixture *f = *state;
+        struct fm_kube_config *cfg = &f->cfg;
         struct fm_action_outcome out;
         struct fm_action_req req;
-        struct json_object *o, *list, *ev;
+        struct json_object *o, *list;
         struct ctx *c;
-        (void)state;
 
-        base_config(cfg);
         snprintf(cfg->mapping[0].image, sizeof cfg->mapping[0].image,
                  "registry.example/model:{version}");
         snprintf(cfg->mapping[0].container, sizeof cfg->mapping[0].container, "model");
-        c = ctx_new(cfg, 3);
-        seed("apps", "deployments", DEPLOYMENT_WEB);
-        req_init(&req, FM_ACTION_ROLLBACK, "web", "rollback/web");
+        c = web_ctx(f, 3);
+        fm_test_req(&req, FM_ACTION_ROLLBACK, "web", "rollback/web");
         snprintf(req.arg.rollback.from, sizeof req.arg.rollback.from, "v2");
         snprintf(req.arg.rollback.to, sizeof req.arg.rollback.to, "v0");
         run(c, &req, &out);
@@ -705,31 +578,27 @@ static void test_rollback_image(void **state)
                 str_at(json_object_array_get_idx(list, 1), (const char *const[]){"image", NULL}),
                 "envoy:1");
         json_object_put(o);
-        ev = wait_event(c, "FleetmedicRollback", "Normal");
-        json_object_put(ev);
-        ctx_free(c);
-        free(cfg);
+        expect_event(c, "FleetmedicRollback", "Normal");
 }
 
 static void test_rollback_kserve(void **state)
 {
-        struct fm_kube_config *cfg = malloc(sizeof *cfg);
+        struct fixture *f = *state;
+        struct fm_kube_config *cfg = &f->cfg;
         struct fm_action_outcome out;
         struct fm_action_req req;
-        struct json_object *o, *log, *ev;
+        struct json_object *o, *ev;
         struct ctx *c;
-        (void)state;
 
-        base_config(cfg);
         cfg->mapping[0].kind = FM_KUBE_WORKLOAD_INFERENCESERVICE;
         snprintf(cfg->mapping[0].storage_uri, sizeof cfg->mapping[0].storage_uri,
                  "s3://models/{deployment}/{version}");
-        c = ctx_new(cfg, 3);
+        c = ctx_new(f, 3);
         seed("serving.kserve.io", "inferenceservices",
              "{\"metadata\":{\"name\":\"fraud\"},\"spec\":{\"predictor\":{\"model\":{"
              "\"modelFormat\":"
              "{\"name\":\"sklearn\"},\"storageUri\":\"s3://models/fraud/v3\"}}}}");
-        req_init(&req, FM_ACTION_ROLLBACK, "fraud", "rollback/fraud");
+        fm_test_req(&req, FM_ACTION_ROLLBACK, "fraud", "rollback/fraud");
         snprintf(req.arg.rollback.to, sizeof req.arg.rollback.to, "v2");
         run(c, &req, &out);
         assert_int_equal(out.status, FM_OUTCOME_OK);
@@ -741,45 +610,32 @@ static void test_rollback_kserve(void **state)
                                                             "modelFormat", "name", NULL}),
                             "sklearn");
         json_object_put(o);
-        log = request_log();
-        for (size_t i = 0; i < json_object_array_length(log); i++) {
-                struct json_object *e = json_object_array_get_idx(log, i);
-                if (strcmp(entry_str(e, "method"), "PATCH") == 0) /* a custom resource: no SMP */
-                        assert_string_equal(entry_str(e, "ctype"), "application/merge-patch+json");
-        }
-        json_object_put(log);
+        assert_patches("application/merge-patch+json", NULL); /* a custom resource: no SMP */
         ev = wait_event(c, "FleetmedicRollback", "Normal");
         assert_string_equal(str_at(ev, (const char *const[]){"involvedObject", "kind", NULL}),
                             "InferenceService");
         json_object_put(ev);
 
         /* Scale has no meaning for this kind here. */
-        req_init(&req, FM_ACTION_SCALE, "fraud", "scale/fraud");
-        req.arg.scale.to = 3;
+        scale_req(&req, "fraud", "scale/fraud", 3);
         run(c, &req, &out);
         assert_int_equal(out.status, FM_OUTCOME_UNSUPPORTED);
-        ctx_free(c);
-        free(cfg);
 }
 
 static void test_conflict(void **state)
 {
-        struct fm_kube_config *cfg = malloc(sizeof *cfg);
+        struct fixture *f = *state;
         struct fm_action_outcome out;
         struct fm_action_req req;
         struct json_object *log;
         struct ctx *c;
         int statuses[8], n = 0;
-        (void)state;
 
-        base_config(cfg);
-        c = ctx_new(cfg, 1);
-        seed("apps", "deployments", DEPLOYMENT_WEB);
+        c = web_ctx(f, 1);
         /* A concurrent writer changes the object right after our first read. */
         admin_post("/faults", "{\"faults\":[{\"method\":\"GET\",\"path\":\"/scale\",\"touch\":true,"
                               "\"count\":1}]}");
-        req_init(&req, FM_ACTION_SCALE, "web", "scale/conflict");
-        req.arg.scale.to = 5;
+        scale_req(&req, "web", "scale/conflict", 5);
         run(c, &req, &out);
         assert_int_equal(out.status, FM_OUTCOME_OK);
         assert_int_equal(out.attempts, 1);
@@ -798,20 +654,14 @@ static void test_conflict(void **state)
         admin_post("/clear", "{}");
         admin_post("/faults", "{\"faults\":[{\"method\":\"GET\",\"path\":\"/scale\",\"touch\":true,"
                               "\"count\":100}]}");
-        snprintf(req.key, sizeof req.key, "scale/conflict2");
-        req.arg.scale.to = 6;
+        scale_req(&req, "web", "scale/conflict2", 6);
         run(c, &req, &out);
         assert_int_equal(out.status, FM_OUTCOME_FAILED); /* max_attempts 1 */
         assert_int_equal(out.last_error, -EBUSY);
         assert_non_null(strstr(out.detail, "409 Conflict"));
         assert_non_null(strstr(out.detail, "the object has been modified"));
-        log = request_log();
-        assert_int_equal(count_requests(log, "PATCH", "/deployments/web/scale"),
-                         FM_KUBE_CONFLICT_RETRIES + 1);
-        json_object_put(log);
+        assert_int_equal(logged("PATCH", "/deployments/web/scale"), FM_KUBE_CONFLICT_RETRIES + 1);
         admin_post("/clear", "{}");
-        ctx_free(c);
-        free(cfg);
 }
 
 static void expect_failure(struct ctx *c, struct fm_action_req *req, const char *key, int error,
@@ -830,17 +680,14 @@ static void expect_failure(struct ctx *c, struct fm_action_req *req, const char 
 
 static void test_errors(void **state)
 {
-        struct fm_kube_config *cfg = malloc(sizeof *cfg);
+        struct fixture *f = *state;
+        struct fm_kube_config *cfg = &f->cfg;
         struct fm_action_req req;
         struct ctx *c;
         char *rbac;
-        (void)state;
 
-        base_config(cfg);
-        c = ctx_new(cfg, 5);
-        seed("apps", "deployments", DEPLOYMENT_WEB);
-        req_init(&req, FM_ACTION_SCALE, "ghost", "");
-        req.arg.scale.to = 3;
+        c = web_ctx(f, 5);
+        scale_req(&req, "ghost", "", 3);
         expect_failure(c, &req, "e404", -ENOENT,
                        "404 NotFound: deployments.apps \"ghost\" not found");
 
@@ -862,37 +709,30 @@ static void test_errors(void **state)
         rbac = rbac_json(-1);
         admin_post("/rbac", "{\"rbac\":%s}", rbac);
         free(rbac);
-        ctx_free(c);
 
         /* 401: a token the server does not know (and re-reading it changes nothing). */
         char bad[160];
         fm_peer_path(&fake.peer, "bad-token", bad, sizeof bad);
         fm_write_file(bad, "not-the-token\n");
         snprintf(cfg->token_file, sizeof cfg->token_file, "%s", bad);
-        c = ctx_new(cfg, 5);
+        c = ctx_new(f, 5);
         expect_failure(c, &req, "e401", -EACCES, "401 Unauthorized: Unauthorized");
-        ctx_free(c);
-        free(cfg);
 }
 
 static void test_retry_after(void **state)
 {
-        struct fm_kube_config *cfg = malloc(sizeof *cfg);
+        struct fixture *f = *state;
         struct fm_action_outcome out;
         struct fm_action_req req;
         struct json_object *log;
         double t429 = -1, tnext = -1;
         struct ctx *c;
-        (void)state;
 
-        base_config(cfg);
-        c = ctx_new(cfg, 3);
-        seed("apps", "deployments", DEPLOYMENT_WEB);
+        c = web_ctx(f, 3);
         /* max-in-flight's answer: plain text, Retry-After: 1. */
         admin_post("/faults", "{\"faults\":[{\"method\":\"GET\",\"status\":429,\"retry_after\":1,"
                               "\"plain\":true}]}");
-        req_init(&req, FM_ACTION_SCALE, "web", "scale/429");
-        req.arg.scale.to = 3;
+        scale_req(&req, "web", "scale/429", 3);
         run(c, &req, &out);
         assert_int_equal(out.status, FM_OUTCOME_OK);
         assert_int_equal(out.attempts, 2);
@@ -914,47 +754,38 @@ static void test_retry_after(void **state)
         /* A Status 503 is retried too. */
         admin_post("/clear", "{}");
         admin_post("/faults", "{\"faults\":[{\"method\":\"PATCH\",\"status\":503,\"count\":2}]}");
-        snprintf(req.key, sizeof req.key, "scale/503");
-        req.arg.scale.to = 2;
+        scale_req(&req, "web", "scale/503", 2);
         run(c, &req, &out);
         assert_int_equal(out.status, FM_OUTCOME_OK);
         assert_int_equal(out.attempts, 3);
-        ctx_free(c);
-        free(cfg);
 }
 
 static void test_timeout(void **state)
 {
-        struct fm_kube_config *cfg = malloc(sizeof *cfg);
+        struct fixture *f = *state;
+        struct fm_kube_config *cfg = &f->cfg;
         struct fm_action_outcome out;
         struct fm_action_req req;
         struct ctx *c;
         int64_t t0;
-        (void)state;
 
-        base_config(cfg);
         cfg->timeout = 300;
-        c = ctx_new(cfg, 1);
-        seed("apps", "deployments", DEPLOYMENT_WEB);
+        c = web_ctx(f, 1);
         admin_post("/faults", "{\"faults\":[{\"method\":\"GET\",\"delay\":2}]}");
-        req_init(&req, FM_ACTION_SCALE, "web", "scale/slow");
-        req.arg.scale.to = 3;
+        scale_req(&req, "web", "scale/slow", 3);
         t0 = fm_test_now_ms();
         run(c, &req, &out);
         assert_int_equal(out.status, FM_OUTCOME_FAILED);
         assert_int_equal(out.last_error, -ETIMEDOUT);
         assert_true(fm_test_now_ms() - t0 < 2000); /* it did not wait for the answer */
-        ctx_free(c);
 
         /* Retryable: with a second attempt it succeeds. */
-        c = ctx_new(cfg, 2);
+        c = ctx_new(f, 2);
         admin_post("/faults", "{\"faults\":[{\"method\":\"GET\",\"delay\":1}]}");
         snprintf(req.key, sizeof req.key, "scale/slow2");
         run(c, &req, &out);
         assert_int_equal(out.status, FM_OUTCOME_OK);
         assert_int_equal(out.attempts, 2);
-        ctx_free(c);
-        free(cfg);
 }
 
 static size_t count_status(struct json_object *log, int status)
@@ -970,55 +801,45 @@ static size_t count_status(struct json_object *log, int status)
 
 static void test_token_rotation(void **state)
 {
-        struct fm_kube_config *cfg = malloc(sizeof *cfg);
+        struct fixture *f = *state;
+        struct fm_kube_config *cfg = &f->cfg;
         struct fm_action_outcome out;
         struct fm_action_req req;
         struct json_object *log;
         struct ctx *c;
-        (void)state;
 
         /* Re-read on age: a rotated token is picked up without a 401. */
-        base_config(cfg);
         cfg->token_reread = 100;
-        c = ctx_new(cfg, 1);
-        seed("apps", "deployments", DEPLOYMENT_WEB);
-        req_init(&req, FM_ACTION_SCALE, "web", "scale/tok1");
-        req.arg.scale.to = 3;
+        c = web_ctx(f, 1);
+        scale_req(&req, "web", "scale/tok1", 3);
         run(c, &req, &out);
         assert_int_equal(out.status, FM_OUTCOME_OK);
-        json_object_put(wait_event(c, "FleetmedicScale",
-                                   "Normal")); /* sent with the old token, before rotating */
+        expect_event(c, "FleetmedicScale", "Normal"); /* sent with the old token, before rotating */
         set_token("token-two\n");
         spin(c, 150);
-        snprintf(req.key, sizeof req.key, "scale/tok2");
-        req.arg.scale.to = 4;
+        scale_req(&req, "web", "scale/tok2", 4);
         run(c, &req, &out);
         assert_int_equal(out.status, FM_OUTCOME_OK);
         log = request_log();
         assert_int_equal(count_status(log, 401), 0);
         json_object_put(log);
-        ctx_free(c);
 
         /* Cached for a minute: the rotation shows as one 401, then the re-read token works. */
         cfg->token_reread = 60000;
-        c = ctx_new(cfg, 1);
-        snprintf(req.key, sizeof req.key, "scale/tok3");
-        req.arg.scale.to = 5;
+        c = ctx_new(f, 1);
+        scale_req(&req, "web", "scale/tok3", 5);
         run(c, &req, &out);
         assert_int_equal(out.status, FM_OUTCOME_OK);
-        json_object_put(wait_event(c, "FleetmedicScale", "Normal"));
+        expect_event(c, "FleetmedicScale", "Normal");
         set_token("token-three\n");
-        snprintf(req.key, sizeof req.key, "scale/tok4");
-        req.arg.scale.to = 6;
+        scale_req(&req, "web", "scale/tok4", 6);
         run(c, &req, &out);
         assert_int_equal(out.status, FM_OUTCOME_OK);
         assert_int_equal(out.attempts, 1);
         log = request_log();
         assert_int_equal(count_status(log, 401), 1);
         json_object_put(log);
-        ctx_free(c);
         set_token("token-one\n");
-        free(cfg);
 }
 
 static void test_hostile_names(void **state)
@@ -1028,25 +849,24 @@ static void test_hostile_names(void **state)
                 "web'",   "web\"",     "WEB",         "..",        ".",      "web?x=1",
                 "web#x",  "a\tb",      "\x01",        "-web",      "web-",   "web..x",
         };
-        struct fm_kube_config *cfg = malloc(sizeof *cfg);
+        struct fixture *f = *state;
+        struct fm_kube_config *cfg = &f->cfg;
         struct fm_action_outcome out;
         struct fm_action_req req;
         struct json_object *log;
         struct ctx *c;
         char key[64];
-        (void)state;
 
-        base_config(cfg);
         cfg->traffic = FM_KUBE_TRAFFIC_GATEWAY;
         snprintf(cfg->mapping[0].image, sizeof cfg->mapping[0].image, "r/m:{version}");
-        c = ctx_new(cfg, 3);
+        c = ctx_new(f, 3);
         for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
                 for (int a = 0; a < 4; a++) {
                         static const enum fm_action actions[] = {FM_ACTION_SCALE, FM_ACTION_RESTART,
                                                                  FM_ACTION_ROLLBACK,
                                                                  FM_ACTION_SET_WEIGHTS};
                         snprintf(key, sizeof key, "hostile/%zu/%d", i, a);
-                        req_init(&req, actions[a], names[i], key);
+                        fm_test_req(&req, actions[a], names[i], key);
                         req.arg.scale.to = 2;
                         if (actions[a] == FM_ACTION_ROLLBACK)
                                 snprintf(req.arg.rollback.to, sizeof req.arg.rollback.to, "v1");
@@ -1064,7 +884,7 @@ static void test_hostile_names(void **state)
         /* A good deployment with hostile arguments. */
         for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
                 snprintf(key, sizeof key, "hostile-arg/%zu", i);
-                req_init(&req, FM_ACTION_ROLLBACK, "web", key);
+                fm_test_req(&req, FM_ACTION_ROLLBACK, "web", key);
                 snprintf(req.arg.rollback.to, sizeof req.arg.rollback.to, "%s", names[i]);
                 run(c, &req, &out);
                 if (strcmp(names[i], "..") != 0 && strcmp(names[i], ".") != 0 &&
@@ -1101,8 +921,6 @@ static void test_hostile_names(void **state)
                 }
         }
         json_object_put(log);
-        ctx_free(c);
-        free(cfg);
 }
 
 static void on_lease(void *userdata, bool leader, uint64_t transitions)
@@ -1114,27 +932,23 @@ static void on_lease(void *userdata, bool leader, uint64_t transitions)
 
 static void test_fence(void **state)
 {
-        struct fm_kube_config *cfg = malloc(sizeof *cfg);
+        struct fixture *f = *state;
+        struct fm_kube_config *cfg = &f->cfg;
         struct fm_action_outcome out;
         struct fm_action_req req;
-        struct json_object *log;
         struct ctx *c;
         int64_t deadline;
-        (void)state;
 
-        base_config(cfg);
         cfg->lease.enabled = true;
         snprintf(cfg->lease.name, sizeof cfg->lease.name, "fence-test");
         snprintf(cfg->lease.identity, sizeof cfg->lease.identity, "me");
         cfg->lease.lease_duration = 3000;
         cfg->lease.renew_deadline = 2000;
         cfg->lease.retry_period = 500;
-        c = ctx_new(cfg, 1);
-        seed("apps", "deployments", DEPLOYMENT_WEB);
+        c = web_ctx(f, 1);
 
         /* Enabled but no elector yet: refused, nothing written. */
-        req_init(&req, FM_ACTION_SCALE, "web", "fence/0");
-        req.arg.scale.to = 3;
+        scale_req(&req, "web", "fence/0", 3);
         run(c, &req, &out);
         assert_int_equal(out.status, FM_OUTCOME_REFUSED);
 
@@ -1160,23 +974,19 @@ static void test_fence(void **state)
         run(c, &req, &out);
         assert_int_equal(out.status, FM_OUTCOME_OK);
 
-        log = request_log();
-        assert_int_equal(count_requests(log, "PATCH", "/deployments/web/scale"), 1);
-        json_object_put(log);
-        ctx_free(c);
-        free(cfg);
+        assert_int_equal(logged("PATCH", "/deployments/web/scale"), 1);
 }
 
 static void test_in_cluster(void **state)
 {
-        struct fm_kube_config *cfg = malloc(sizeof *cfg);
+        struct fixture *f = *state;
+        struct fm_kube_config *cfg = &f->cfg;
         struct fm_action_outcome out;
         struct fm_action_req req;
         struct ctx *c;
         char dir[160], path[200], port[8], cert[8192];
-        FILE *f;
+        FILE *fp;
         size_t n;
-        (void)state;
 
         fm_peer_path(&fake.peer, "sa", dir, sizeof dir);
         assert_int_equal(mkdir(dir, 0700), 0);
@@ -1184,10 +994,10 @@ static void test_in_cluster(void **state)
         fm_write_file(path, "token-one\n");
         snprintf(path, sizeof path, "%s/namespace", dir);
         fm_write_file(path, NS);
-        f = fopen(fake.cert, "re");
-        assert_non_null(f);
-        n = fread(cert, 1, sizeof cert - 1, f);
-        fclose(f);
+        fp = fopen(fake.ca, "re");
+        assert_non_null(fp);
+        n = fread(cert, 1, sizeof cert - 1, fp);
+        fclose(fp);
         cert[n] = '\0';
         snprintf(path, sizeof path, "%s/ca.crt", dir);
         fm_write_file(path, cert);
@@ -1207,29 +1017,33 @@ static void test_in_cluster(void **state)
         snprintf(port, sizeof port, "%u", fake.port);
         setenv("KUBERNETES_SERVICE_HOST", "127.0.0.1", 1);
         setenv("KUBERNETES_SERVICE_PORT", port, 1);
-        c = ctx_new(cfg, 1);
+        c = ctx_new(f, 1);
         assert_string_equal(fm_kube_namespace(c->k), NS);
         seed("apps", "deployments", DEPLOYMENT_WEB);
-        req_init(&req, FM_ACTION_SCALE, "web", "scale/in-cluster");
-        req.arg.scale.to = 1;
+        scale_req(&req, "web", "scale/in-cluster", 1);
         run(c, &req, &out);
         assert_int_equal(out.status, FM_OUTCOME_OK);
-        ctx_free(c);
         unsetenv("KUBERNETES_SERVICE_HOST");
         unsetenv("KUBERNETES_SERVICE_PORT");
-        free(cfg);
 }
 
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_scale),           cmocka_unit_test(test_weights_istio),
-                cmocka_unit_test(test_weights_gateway), cmocka_unit_test(test_restart),
-                cmocka_unit_test(test_rollback_image),  cmocka_unit_test(test_rollback_kserve),
-                cmocka_unit_test(test_conflict),        cmocka_unit_test(test_errors),
-                cmocka_unit_test(test_retry_after),     cmocka_unit_test(test_timeout),
-                cmocka_unit_test(test_token_rotation),  cmocka_unit_test(test_hostile_names),
-                cmocka_unit_test(test_fence),           cmocka_unit_test(test_in_cluster),
+                cmocka_unit_test_setup_teardown(test_scale, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_weights_istio, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_weights_gateway, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_restart, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_rollback_image, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_rollback_kserve, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_conflict, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_retry_after, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_timeout, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_token_rotation, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_hostile_names, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_fence, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_in_cluster, setup, teardown),
         };
         if (getenv("FM_TEST_FILTER"))
                 cmocka_set_test_filter(getenv("FM_TEST_FILTER"));

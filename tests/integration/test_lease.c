@@ -22,21 +22,12 @@
 
 #include <inttypes.h>
 
-#include <curl/curl.h>
 #include <json-c/json.h>
 #include <systemd/sd-event.h>
 
-#include "proc.h"
-
-#include "kube.h"
+#include "fake_kube.h"
 #include "lease.h"
 
-#ifndef FM_SOURCE_ROOT
-#define FM_SOURCE_ROOT "."
-#endif
-
-#define PYTHON_BIN "/usr/bin/python3"
-#define OPENSSL_BIN "/usr/bin/openssl"
 #define NS "ns"
 #define LEASE_NAME "fleetmedic"
 #define LEASE_MS 3000
@@ -44,13 +35,7 @@
 #define RETRY_MS 500
 #define EVENTS_MAX 64
 
-struct fake {
-        struct fm_peer peer;
-        uint16_t port, admin;
-        char server[64], cert[128], key[128], token[128];
-};
-
-static struct fake fake;
+static struct fm_fake_kube fake;
 
 struct change {
         int64_t t;
@@ -80,60 +65,12 @@ static void kill_electors(void)
                 }
 }
 
-static void run_wait(char *const argv[])
-{
-        pid_t pid = fork();
-        int status = 0;
-
-        assert_true(pid >= 0);
-        if (pid == 0) {
-                int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-                if (null >= 0) {
-                        dup2(null, STDOUT_FILENO);
-                        dup2(null, STDERR_FILENO);
-                }
-                execv(argv[0], argv);
-                _exit(127);
-        }
-        assert_int_equal(waitpid(pid, &status, 0), pid);
-        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-}
-
-static size_t on_data(char *p, size_t size, size_t n, void *ud)
-{
-        char **s = ud;
-        size_t old = *s ? strlen(*s) : 0;
-        char *d = realloc(*s, old + size * n + 1);
-        assert_non_null(d);
-        memcpy(d + old, p, size * n);
-        d[old + size * n] = '\0';
-        *s = d;
-        return size * n;
-}
-
 static struct json_object *admin(const char *method, const char *path, const char *body)
 {
-        CURL *c = curl_easy_init();
-        char url[256], *data = NULL;
-        long status = 0;
-        struct json_object *o;
+        long status;
+        struct json_object *o = fm_fake_kube_admin(&fake, method, path, body, &status);
 
-        assert_non_null(c);
-        snprintf(url, sizeof url, "http://127.0.0.1:%u%s", fake.admin, path);
-        curl_easy_setopt(c, CURLOPT_URL, url);
-        curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
-        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-        curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
-        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-        curl_easy_setopt(c, CURLOPT_WRITEDATA, &data);
-        if (body)
-                curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-        assert_int_equal(curl_easy_perform(c), CURLE_OK);
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-        curl_easy_cleanup(c);
         assert_int_equal(status, 200);
-        o = json_tokener_parse(data);
-        free(data);
         assert_non_null(o);
         return o;
 }
@@ -143,57 +80,17 @@ static struct json_object *admin_get(const char *path)
         return admin("GET", path, NULL);
 }
 
-static bool fake_ready(void *arg)
-{
-        (void)arg;
-        return fm_port_accepts(fake.admin) && fm_port_accepts(fake.port);
-}
-
 static int group_setup(void **state)
 {
-        char port[8], admin_port[8], subj_alt[] = "subjectAltName=IP:127.0.0.1";
         (void)state;
 
         curl_global_init(CURL_GLOBAL_DEFAULT);
         atexit(kill_electors);
-        fm_peer_init(&fake.peer, "lease");
-        fm_peer_path(&fake.peer, "cert.pem", fake.cert, sizeof fake.cert);
-        fm_peer_path(&fake.peer, "key.pem", fake.key, sizeof fake.key);
-        fm_peer_path(&fake.peer, "token", fake.token, sizeof fake.token);
-        char *const gen[] = {OPENSSL_BIN, "req",     "-x509",  "-newkey",       "rsa:2048",
-                             "-nodes",    "-keyout", fake.key, "-out",          fake.cert,
-                             "-days",     "2",       "-subj",  "/CN=127.0.0.1", "-addext",
-                             subj_alt,    NULL};
-        run_wait(gen);
-        fm_write_file(fake.token, "lease-token\n");
-        fake.port = fm_free_port();
-        do
-                fake.admin = fm_free_port();
-        while (fake.admin == fake.port);
-        snprintf(port, sizeof port, "%u", fake.port);
-        snprintf(admin_port, sizeof admin_port, "%u", fake.admin);
-        snprintf(fake.server, sizeof fake.server, "https://127.0.0.1:%u", fake.port);
         /* Only what an elector needs: a request outside fm_kube_rbac's Lease rows is a 403. */
-        char rbac[] = "[[\"coordination.k8s.io\",\"leases\",\"get\"],"
-                      "[\"coordination.k8s.io\",\"leases\",\"create\"],"
-                      "[\"coordination.k8s.io\",\"leases\",\"update\"]]";
-        char *const argv[] = {PYTHON_BIN,
-                              FM_SOURCE_ROOT "/tests/integration/fake_kube.py",
-                              "--port",
-                              port,
-                              "--admin-port",
-                              admin_port,
-                              "--cert",
-                              fake.cert,
-                              "--key",
-                              fake.key,
-                              "--token-file",
-                              fake.token,
-                              "--rbac",
-                              rbac,
-                              NULL};
-        fm_peer_start(&fake.peer, argv);
-        fm_peer_wait(&fake.peer, fake_ready, NULL);
+        fm_fake_kube_start(&fake, "lease", "lease-token\n",
+                           "[[\"coordination.k8s.io\",\"leases\",\"get\"],"
+                           "[\"coordination.k8s.io\",\"leases\",\"create\"],"
+                           "[\"coordination.k8s.io\",\"leases\",\"update\"]]");
         return 0;
 }
 
@@ -204,6 +101,20 @@ static int group_teardown(void **state)
         fm_peer_done(&fake.peer);
         curl_global_cleanup();
         return 0;
+}
+
+/* An elector's configuration: the fake, short durations; name NULL keeps the default Lease. */
+static void lease_config(struct fm_kube_config *cfg, const char *name, const char *identity)
+{
+        fm_fake_kube_config(&fake, cfg, NS);
+        cfg->timeout = 1000;
+        cfg->lease.enabled = true;
+        if (name)
+                snprintf(cfg->lease.name, sizeof cfg->lease.name, "%s", name);
+        snprintf(cfg->lease.identity, sizeof cfg->lease.identity, "%s", identity);
+        cfg->lease.lease_duration = LEASE_MS;
+        cfg->lease.renew_deadline = RENEW_MS;
+        cfg->lease.retry_period = RETRY_MS;
 }
 
 /* ---- the child: one elector on its own loop ---- */
@@ -227,17 +138,7 @@ static _Noreturn void elector_main(const char *identity, int fd)
 
         if (!cfg || sd_event_new(&e) < 0)
                 _exit(2);
-        fm_kube_config_default(cfg);
-        snprintf(cfg->server, sizeof cfg->server, "%s", fake.server);
-        snprintf(cfg->ca_file, sizeof cfg->ca_file, "%s", fake.cert);
-        snprintf(cfg->token_file, sizeof cfg->token_file, "%s", fake.token);
-        snprintf(cfg->namespace_, sizeof cfg->namespace_, NS);
-        cfg->timeout = 1000;
-        cfg->lease.enabled = true;
-        snprintf(cfg->lease.identity, sizeof cfg->lease.identity, "%s", identity);
-        cfg->lease.lease_duration = LEASE_MS;
-        cfg->lease.renew_deadline = RENEW_MS;
-        cfg->lease.retry_period = RETRY_MS;
+        lease_config(cfg, NULL, identity);
         if (fm_kube_new(e, cfg, NULL, &k) < 0 ||
             fm_lease_new(e, k, &cfg->lease, report, &fd, &l) < 0)
                 _exit(2);
@@ -248,17 +149,12 @@ static _Noreturn void elector_main(const char *identity, int fd)
 static void start_elector(struct elector *el, const char *identity)
 {
         int p[2];
-        pid_t parent = getpid();
 
         memset(el, 0, sizeof *el);
         snprintf(el->identity, sizeof el->identity, "%s", identity);
         assert_int_equal(pipe2(p, O_CLOEXEC), 0);
-        el->pid = fork();
-        assert_true(el->pid >= 0);
+        el->pid = fm_fork();
         if (el->pid == 0) {
-                prctl(PR_SET_PDEATHSIG, SIGKILL);
-                if (getppid() != parent)
-                        _exit(126);
                 close(p[0]);
                 elector_main(identity, p[1]);
         }
@@ -451,18 +347,7 @@ static void local_start(struct local *lo, const char *name)
         memset(lo, 0, sizeof *lo);
         lo->cfg = calloc(1, sizeof *lo->cfg);
         assert_non_null(lo->cfg);
-        fm_kube_config_default(lo->cfg);
-        snprintf(lo->cfg->server, sizeof lo->cfg->server, "%s", fake.server);
-        snprintf(lo->cfg->ca_file, sizeof lo->cfg->ca_file, "%s", fake.cert);
-        snprintf(lo->cfg->token_file, sizeof lo->cfg->token_file, "%s", fake.token);
-        snprintf(lo->cfg->namespace_, sizeof lo->cfg->namespace_, NS);
-        lo->cfg->timeout = 1000;
-        lo->cfg->lease.enabled = true;
-        snprintf(lo->cfg->lease.name, sizeof lo->cfg->lease.name, "%s", name);
-        snprintf(lo->cfg->lease.identity, sizeof lo->cfg->lease.identity, "local");
-        lo->cfg->lease.lease_duration = LEASE_MS;
-        lo->cfg->lease.renew_deadline = RENEW_MS;
-        lo->cfg->lease.retry_period = RETRY_MS;
+        lease_config(lo->cfg, name, "local");
         assert_int_equal(sd_event_new(&lo->event), 0);
         assert_int_equal(fm_kube_new(lo->event, lo->cfg, NULL, &lo->k), 0);
         assert_int_equal(fm_lease_new(lo->event, lo->k, &lo->cfg->lease, on_change, lo, &lo->l), 0);

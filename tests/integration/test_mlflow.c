@@ -19,11 +19,11 @@
 
 #include <math.h>
 
-#include <curl/curl.h>
 #include <json-c/json.h>
 #include <systemd/sd-event.h>
 
-#include "actuator.h"
+#include "actuator_peer.h"
+#include "http_peer.h"
 #include "mlflow.h"
 #include "proc.h"
 
@@ -46,59 +46,17 @@ struct fx {
         struct fm_mlflow_config cfg;
 };
 
-static fm_ms wall_ms(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (fm_ms)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* ---- the fake's admin endpoints, blocking ---- */
-
-struct sink {
-        char *p;
-        size_t n;
-};
-
-static size_t sink_write(char *d, size_t size, size_t nmemb, void *u)
-{
-        struct sink *s = u;
-        size_t n = size * nmemb;
-        char *p = realloc(s->p, s->n + n + 1);
-        assert_non_null(p);
-        memcpy(p + s->n, d, n);
-        s->n += n;
-        p[s->n] = '\0';
-        s->p = p;
-        return n;
-}
 
 /* Returns the parsed JSON answer (caller puts it). */
 static json_object *admin(struct fx *f, const char *path, const char *body)
 {
         char url[256];
-        struct sink s = {0};
-        struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
-        CURL *c = curl_easy_init();
-        long status = 0;
+        long status;
 
-        assert_non_null(c);
         snprintf(url, sizeof url, "%s/_admin/%s", f->base, path);
-        curl_easy_setopt(c, CURLOPT_URL, url);
-        curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
-        curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sink_write);
-        curl_easy_setopt(c, CURLOPT_WRITEDATA, &s);
-        curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
-        if (body)
-                curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-        assert_int_equal(curl_easy_perform(c), CURLE_OK);
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+        json_object *o = fm_http_json(NULL, url, body, &status);
         assert_int_equal(status, 200);
-        curl_easy_cleanup(c);
-        curl_slist_free_all(h);
-        json_object *o = json_tokener_parse(s.p ? s.p : "{}");
-        free(s.p);
         assert_non_null(o);
         return o;
 }
@@ -241,20 +199,10 @@ static int teardown(void **state)
 
 /* ---- driving the actuator ---- */
 
-static void req_init(struct fm_action_req *r, enum fm_action action, const char *deployment,
-                     const char *key)
-{
-        memset(r, 0, sizeof *r);
-        r->action = action;
-        snprintf(r->deployment, sizeof r->deployment, "%s", deployment);
-        snprintf(r->key, sizeof r->key, "%s", key);
-        r->deadline = wall_ms() + WAIT_MS;
-}
-
 static void rollback_req(struct fm_action_req *r, const char *deployment, const char *from,
                          const char *to)
 {
-        req_init(r, FM_ACTION_ROLLBACK, deployment, "rollback-test");
+        fm_test_req(r, FM_ACTION_ROLLBACK, deployment, "rollback-test");
         snprintf(r->arg.rollback.from, sizeof r->arg.rollback.from, "%s", from);
         snprintf(r->arg.rollback.to, sizeof r->arg.rollback.to, "%s", to);
 }
@@ -262,31 +210,14 @@ static void rollback_req(struct fm_action_req *r, const char *deployment, const 
 static void threshold_req(struct fm_action_req *r, const char *deployment, const char *version,
                           double to)
 {
-        req_init(r, FM_ACTION_SET_THRESHOLD, deployment, "threshold-test");
+        fm_test_req(r, FM_ACTION_SET_THRESHOLD, deployment, "threshold-test");
         snprintf(r->arg.threshold.version, sizeof r->arg.threshold.version, "%s", version);
         r->arg.threshold.to = to;
 }
 
-/* Submits r and runs the loop until its outcome is drained. */
 static void run(struct fx *f, const struct fm_action_req *r, struct fm_action_outcome *out)
 {
-        int64_t id = fm_actuator_submit(f->a, f->backend, r, wall_ms());
-        assert_true(id > 0);
-        int64_t deadline = fm_test_now_ms() + WAIT_MS;
-        for (;;) {
-                if (fm_actuator_poll(f->a, out) == 1) {
-                        assert_int_equal(out->id, (uint64_t)id);
-                        return;
-                }
-                fm_ms now = wall_ms(), wake, wait = 50;
-                assert_true(fm_actuator_tick(f->a, now) >= 0);
-                if (fm_actuator_poll(f->a, out) == 1)
-                        return;
-                if (fm_actuator_next_wake(f->a, &wake) == 0)
-                        wait = wake <= now ? 0 : (wake - now < 50 ? wake - now : 50);
-                assert_true(fm_test_now_ms() < deadline);
-                assert_true(sd_event_run(f->e, (uint64_t)wait * 1000) >= 0);
-        }
+        *out = fm_test_run(f->e, f->a, f->backend, r);
 }
 
 /* ---- tests ---- */
@@ -460,7 +391,7 @@ static void test_missing(void **state)
 
         /* A version still registering is retried until the deadline ends it. */
         rollback_req(&r, "fraud-scorer", "3", "4");
-        r.deadline = wall_ms() + 600;
+        r.deadline = fm_test_wall_ms() + 600;
         run(f, &r, &o);
         assert_true(o.status == FM_OUTCOME_TIMEOUT || o.status == FM_OUTCOME_FAILED);
         assert_true(o.attempts >= 2);
@@ -523,6 +454,18 @@ static void write_secret(struct fx *f, const char *name, const char *text, char 
         assert_int_equal(rename(tmp, path), 0); /* a new inode, as a rotation does */
 }
 
+/* The last logged request carried this Authorization header; returns how many were logged. */
+static size_t last_authorization(struct fx *f, const char *want)
+{
+        json_object *log = request_log(f);
+        size_t n = json_object_array_length(log);
+
+        assert_true(n > 0);
+        assert_string_equal(jstr(json_object_array_get_idx(log, n - 1), "authorization"), want);
+        json_object_put(log);
+        return n;
+}
+
 static void test_auth(void **state)
 {
         struct fx *f = *state;
@@ -537,12 +480,7 @@ static void test_auth(void **state)
         threshold_req(&r, "fraud-scorer", "2", 0.6);
         run(f, &r, &o);
         assert_int_equal(o.status, FM_OUTCOME_OK);
-        json_object *log = request_log(f);
-        size_t n = json_object_array_length(log);
-        assert_int_equal(n, 1);
-        assert_string_equal(jstr(json_object_array_get_idx(log, 0), "authorization"),
-                            "Bearer s3cr3t-token");
-        json_object_put(log);
+        assert_int_equal(last_authorization(f, "Bearer s3cr3t-token"), 1);
 
         /* The server wants another token now; the file is rotated after the first failure. */
         admin_post(f, "auth", "{\"token\":\"rotated\"}");
@@ -555,11 +493,7 @@ static void test_auth(void **state)
         write_secret(f, "token", "rotated", token, sizeof token);
         run(f, &r, &o);
         assert_int_equal(o.status, FM_OUTCOME_OK);
-        log = request_log(f);
-        n = json_object_array_length(log);
-        assert_string_equal(jstr(json_object_array_get_idx(log, n - 1), "authorization"),
-                            "Bearer rotated");
-        json_object_put(log);
+        last_authorization(f, "Bearer rotated");
 
         /* Basic auth wins over the token. */
         stop_backend(f);
@@ -572,11 +506,7 @@ static void test_auth(void **state)
         threshold_req(&r, "fraud-scorer", "2", 0.62);
         run(f, &r, &o);
         assert_int_equal(o.status, FM_OUTCOME_OK);
-        log = request_log(f);
-        n = json_object_array_length(log);
-        assert_string_equal(jstr(json_object_array_get_idx(log, n - 1), "authorization"),
-                            "Basic ZmxlZXQ6cGE6c3Mgdw==");
-        json_object_put(log);
+        last_authorization(f, "Basic ZmxlZXQ6cGE6c3Mgdw==");
         stop_backend(f);
 
         /* Unreadable or empty credentials fail at creation. */
@@ -838,10 +768,7 @@ static void test_config(void **state)
 
 int main(void)
 {
-        if (access(PYTHON_BIN, X_OK) != 0) {
-                fprintf(stderr, "skipping: %s not found\n", PYTHON_BIN);
-                return 77;
-        }
+        fm_require_program(PYTHON_BIN);
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_config),
                 cmocka_unit_test_setup_teardown(test_rollback, setup, teardown),

@@ -23,7 +23,7 @@
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
-#include "actuator.h"
+#include "actuator_peer.h"
 #include "systemd.h"
 
 #ifndef FM_SOURCE_ROOT
@@ -54,13 +54,6 @@ struct env {
         struct fm_systemd_config cfg;
         int backend;
 };
-
-static fm_ms real_ms(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (fm_ms)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static sd_bus *connect_ctl(const char *address)
 {
@@ -297,40 +290,45 @@ static struct fm_action_req make_req(enum fm_action action, const char *deployme
                                      const char *instance)
 {
         static unsigned seq;
-        struct fm_action_req req = {.action = action};
+        struct fm_action_req req;
+        char key[16];
 
-        snprintf(req.deployment, sizeof req.deployment, "%s", deployment);
+        snprintf(key, sizeof key, "k%u", ++seq);
+        fm_test_req(&req, action, deployment, key);
         snprintf(req.instance, sizeof req.instance, "%s", instance);
-        snprintf(req.key, sizeof req.key, "k%u", ++seq);
-        req.deadline = real_ms() + 60 * FM_MS_PER_S;
         return req;
 }
 
-/* Submits req and runs the loop until its outcome; fails the test after WAIT_MS. */
+/* Submits req and runs the loop until its outcome: the backend has nothing left in flight. */
 static struct fm_action_outcome run(struct env *e, const struct fm_action_req *req)
 {
-        struct fm_action_outcome out;
-        int64_t deadline = fm_test_now_ms() + WAIT_MS;
-        int64_t id = fm_actuator_submit(e->a, e->backend, req, real_ms());
-
-        assert_true(id >= 1);
-        while (fm_test_now_ms() < deadline) {
-                if (fm_actuator_poll(e->a, &out) == 1) {
-                        assert_int_equal(out.id, (uint64_t)id);
-                        assert_int_equal(fm_systemd_in_flight(e->x), 0);
-                        return out;
-                }
-                assert_true(fm_actuator_tick(e->a, real_ms()) >= 0);
-                assert_true(sd_event_run(e->event, 50 * 1000) >= 0);
-        }
-        fail_msg("no outcome after %d ms", WAIT_MS);
+        struct fm_action_outcome out = fm_test_run(e->event, e->a, e->backend, req);
+        assert_int_equal(fm_systemd_in_flight(e->x), 0);
         return out;
+}
+
+/* A scale of "web" from (0: unknown) to to, or its observation. */
+static struct fm_action_outcome run_scale(struct env *e, uint32_t from, uint32_t to, bool observe)
+{
+        struct fm_action_req req = make_req(FM_ACTION_SCALE, "web", "");
+
+        req.arg.scale.from = from;
+        req.arg.scale.to = to;
+        req.observe = observe;
+        return run(e, &req);
 }
 
 static void assert_contains(const char *haystack, const char *needle)
 {
         if (!strstr(haystack, needle))
                 fail_msg("\"%s\" does not contain \"%s\"", haystack, needle);
+}
+
+static void assert_failed(const struct fm_action_outcome *out, int error, const char *needle)
+{
+        assert_int_equal(out->status, FM_OUTCOME_FAILED);
+        assert_int_equal(out->last_error, error);
+        assert_contains(out->detail, needle);
 }
 
 /* ---- tests ---- */
@@ -396,9 +394,7 @@ static void test_restart_job_failed(void **state)
         env_start(e);
         struct fm_action_req req = make_req(FM_ACTION_RESTART, "web", "web-3");
         struct fm_action_outcome out = run(e, &req);
-        assert_int_equal(out.status, FM_OUTCOME_FAILED);
-        assert_int_equal(out.last_error, -EIO);
-        assert_contains(out.detail, "restart web-3.service: job failed");
+        assert_failed(&out, -EIO, "restart web-3.service: job failed");
         assert_contains(out.detail, "failed/failed");
 }
 
@@ -409,9 +405,7 @@ static void test_restart_no_such_unit(void **state)
         env_start(e);
         struct fm_action_req req = make_req(FM_ACTION_RESTART, "web", "ghost");
         struct fm_action_outcome out = run(e, &req);
-        assert_int_equal(out.status, FM_OUTCOME_FAILED);
-        assert_int_equal(out.last_error, -ENOENT);
-        assert_contains(out.detail, "org.freedesktop.systemd1.NoSuchUnit");
+        assert_failed(&out, -ENOENT, "org.freedesktop.systemd1.NoSuchUnit");
 }
 
 static void test_observe_restart(void **state)
@@ -434,16 +428,12 @@ static void test_observe_restart(void **state)
         req = make_req(FM_ACTION_RESTART, "web", "web-2");
         req.observe = true;
         out = run(e, &req);
-        assert_int_equal(out.status, FM_OUTCOME_FAILED);
-        assert_int_equal(out.last_error, -ESRCH);
-        assert_contains(out.detail, "inactive/dead");
+        assert_failed(&out, -ESRCH, "inactive/dead");
 
         req = make_req(FM_ACTION_RESTART, "web", "web-9");
         req.observe = true;
         out = run(e, &req);
-        assert_int_equal(out.status, FM_OUTCOME_FAILED);
-        assert_int_equal(out.last_error, -ESRCH);
-        assert_contains(out.detail, "not loaded");
+        assert_failed(&out, -ESRCH, "not loaded");
 
         /* Observing changes nothing. */
         assert_int_equal(count_calls(e->ctl, "RestartUnit"), 0);
@@ -454,7 +444,6 @@ static void test_scale(void **state)
 {
         struct env *e = *state;
         char calls[CALLS_MAX][300], st[32];
-        struct fm_action_req req;
         struct fm_action_outcome out;
 
         mock_call(e->ctl, "AddMockUnit", "s", "web-v1@.service");
@@ -462,10 +451,7 @@ static void test_scale(void **state)
         unit_state(e->ctl, "web-v1@2.service", "active", "running");
         env_start(e);
 
-        req = make_req(FM_ACTION_SCALE, "web", "");
-        req.arg.scale.from = 2;
-        req.arg.scale.to = 4;
-        out = run(e, &req);
+        out = run_scale(e, 2, 4, false);
         assert_int_equal(out.status, FM_OUTCOME_OK);
         assert_contains(out.detail, "scale web (v1) 2->4");
         assert_contains(out.detail, "started 2/2, stopped 0/0");
@@ -477,19 +463,12 @@ static void test_scale(void **state)
         active_state(e->ctl, "web-v1@4.service", st, sizeof st);
         assert_string_equal(st, "active");
 
-        req.arg.scale.from = 2;
-        req.arg.scale.to = 4;
-        req.observe = true;
-        snprintf(req.key, sizeof req.key, "%s", "observe-4");
-        out = run(e, &req);
+        out = run_scale(e, 2, 4, true);
         assert_int_equal(out.status, FM_OUTCOME_OK);
         assert_contains(out.detail, "4 active");
 
         mock_call(e->ctl, "ClearCalls", "");
-        req = make_req(FM_ACTION_SCALE, "web", "");
-        req.arg.scale.from = 4;
-        req.arg.scale.to = 2;
-        out = run(e, &req);
+        out = run_scale(e, 4, 2, false);
         assert_int_equal(out.status, FM_OUTCOME_OK);
         assert_contains(out.detail, "started 0/0, stopped 2/2");
         assert_int_equal(mock_calls(e->ctl, "StopUnit", calls), 2);
@@ -500,25 +479,14 @@ static void test_scale(void **state)
         assert_string_equal(st, "inactive");
 
         /* Observe: 2 holds, 3 does not. */
-        req = make_req(FM_ACTION_SCALE, "web", "");
-        req.arg.scale.to = 2;
-        req.observe = true;
-        out = run(e, &req);
+        out = run_scale(e, 0, 2, true);
         assert_int_equal(out.status, FM_OUTCOME_OK);
-        req = make_req(FM_ACTION_SCALE, "web", "");
-        req.arg.scale.to = 3;
-        req.observe = true;
-        out = run(e, &req);
-        assert_int_equal(out.status, FM_OUTCOME_FAILED);
-        assert_int_equal(out.last_error, -ESRCH);
-        assert_contains(out.detail, "2 active");
+        out = run_scale(e, 0, 3, true);
+        assert_failed(&out, -ESRCH, "2 active");
 
         /* Already there: no job at all. */
         mock_call(e->ctl, "ClearCalls", "");
-        req = make_req(FM_ACTION_SCALE, "web", "");
-        req.arg.scale.from = 2;
-        req.arg.scale.to = 2;
-        out = run(e, &req);
+        out = run_scale(e, 2, 2, false);
         assert_int_equal(out.status, FM_OUTCOME_OK);
         assert_contains(out.detail, "nothing to do");
         assert_int_equal(count_calls(e->ctl, "StartUnit") + count_calls(e->ctl, "StopUnit"), 0);
@@ -532,13 +500,8 @@ static void test_scale_job_failed(void **state)
         unit_state(e->ctl, "web-v1@1.service", "active", "running");
         mock_call(e->ctl, "SetJobResult", "ss", "web-v1@3.service", "dependency");
         env_start(e);
-        struct fm_action_req req = make_req(FM_ACTION_SCALE, "web", "");
-        req.arg.scale.from = 1;
-        req.arg.scale.to = 4;
-        struct fm_action_outcome out = run(e, &req);
-        assert_int_equal(out.status, FM_OUTCOME_FAILED);
-        assert_int_equal(out.last_error, -ENOLINK);
-        assert_contains(out.detail, "start web-v1@3.service: job dependency");
+        struct fm_action_outcome out = run_scale(e, 1, 4, false);
+        assert_failed(&out, -ENOLINK, "start web-v1@3.service: job dependency");
         assert_contains(out.detail, "started 2/3");
         /* Every job was waited for: all three were asked for. */
         assert_int_equal(count_calls(e->ctl, "StartUnit"), 3);
@@ -553,13 +516,8 @@ static void test_scale_two_versions(void **state)
         unit_state(e->ctl, "web-v1@1.service", "active", "running");
         unit_state(e->ctl, "web-v2@1.service", "active", "running");
         env_start(e);
-        struct fm_action_req req = make_req(FM_ACTION_SCALE, "web", "");
-        req.arg.scale.from = 2;
-        req.arg.scale.to = 3;
-        struct fm_action_outcome out = run(e, &req);
-        assert_int_equal(out.status, FM_OUTCOME_FAILED);
-        assert_int_equal(out.last_error, -EBUSY);
-        assert_contains(out.detail, "both running");
+        struct fm_action_outcome out = run_scale(e, 2, 3, false);
+        assert_failed(&out, -EBUSY, "both running");
         assert_int_equal(count_calls(e->ctl, "StartUnit"), 0);
 }
 
@@ -647,9 +605,7 @@ static void test_rollback_start_failed(void **state)
         snprintf(req.arg.rollback.from, sizeof req.arg.rollback.from, "%s", "v1");
         snprintf(req.arg.rollback.to, sizeof req.arg.rollback.to, "%s", "v2");
         struct fm_action_outcome out = run(e, &req);
-        assert_int_equal(out.status, FM_OUTCOME_FAILED);
-        assert_int_equal(out.last_error, -EIO);
-        assert_contains(out.detail, "start web-v2@2.service: job failed");
+        assert_failed(&out, -EIO, "start web-v2@2.service: job failed");
         assert_contains(out.detail, "started 1/2, stopped 0/2");
         assert_contains(out.detail, "v1 left running");
         assert_int_equal(count_calls(e->ctl, "StopUnit"), 0);
@@ -743,7 +699,7 @@ static void test_bus_lost(void **state)
         mock_call(e->ctl, "SetJobResult", "ss", "web-3.service", "hold");
         env_start(e);
         struct fm_action_req req = make_req(FM_ACTION_RESTART, "web", "web-3");
-        assert_true(fm_actuator_submit(e->a, e->backend, &req, real_ms()) >= 1);
+        assert_true(fm_actuator_submit(e->a, e->backend, &req, fm_test_wall_ms()) >= 1);
         while (count_calls(e->ctl, "RestartUnit") == 0) {
                 assert_true(fm_test_now_ms() < deadline);
                 assert_true(sd_event_run(e->event, 50 * 1000) >= 0);
@@ -751,7 +707,7 @@ static void test_bus_lost(void **state)
         fm_peer_stop(&e->p->daemon, SIGTERM);
         while (fm_actuator_poll(e->a, &out) != 1) {
                 assert_true(fm_test_now_ms() < deadline);
-                assert_true(fm_actuator_tick(e->a, real_ms()) >= 0);
+                assert_true(fm_actuator_tick(e->a, fm_test_wall_ms()) >= 0);
                 assert_true(sd_event_run(e->event, 50 * 1000) >= 0);
         }
         assert_int_equal(out.status, FM_OUTCOME_FAILED); /* retryable, one attempt */

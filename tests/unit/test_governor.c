@@ -98,14 +98,21 @@ static void inst_name(char *buf, size_t size, const char *dep, unsigned k)
         snprintf(buf, size, "%s-%u", dep, k);
 }
 
-/* Instances dep-0 .. dep-(n-1) of version, seen at ts. */
-static void populate(struct fixture *fx, const char *dep, unsigned n, const char *version, fm_ms ts)
+/* Instances dep-first .. dep-(first+n-1) of version, seen at ts. */
+static void see_range(struct fixture *fx, const char *dep, unsigned first, unsigned n,
+                      const char *version, fm_ms ts)
 {
         char name[FM_NAME_MAX + 1];
-        for (unsigned k = 0; k < n; k++) {
+        for (unsigned k = first; k < first + n; k++) {
                 inst_name(name, sizeof(name), dep, k);
                 see(fx, dep, name, version, ts);
         }
+}
+
+/* Instances dep-0 .. dep-(n-1) of version, seen at ts. */
+static void populate(struct fixture *fx, const char *dep, unsigned n, const char *version, fm_ms ts)
+{
+        see_range(fx, dep, 0, n, version, ts);
 }
 
 /* Every instance (of one deployment, or all) reports at now. */
@@ -909,8 +916,7 @@ static void test_freeze_probe_weights(void **state)
         fm_ms now = T0 + S(120);
         fx->keepalive = false;
         populate(fx, "a", 8, "v1", T0);
-        for (unsigned k = 5; k < 8; k++)
-                see(fx, "a", names[k], "v1", now);
+        see_range(fx, "a", 5, 3, "v1", now);
 
         begin(fx, now);
         add_weights(fx, "traffic", "a", 8, names, probe);
@@ -924,8 +930,7 @@ static void test_freeze_probe_weights(void **state)
 
         /* one weight for the version: every instance keeps its equal share */
         fm_ms next = now + S(20);
-        for (unsigned k = 5; k < 8; k++)
-                see(fx, "a", names[k], "v1", next);
+        see_range(fx, "a", 5, 3, "v1", next);
         begin(fx, next);
         add_weights(fx, "canary", "a", 1, (const char *[]){"v1"}, (const uint32_t[]){100});
         add(fx, FM_ACTION_RESTART, "breaker", "a", "a-0");
@@ -962,20 +967,16 @@ static void test_freeze_hold(void **state)
         const uint32_t thirds[] = {34, 33, 33};
 
         fm_ms now = T0 + S(120);
-        for (unsigned k = 0; k < 3; k++) {
-                see(fx, "a", live_a[k], "v1", now);
-                see(fx, "b", live_b[k], "v1", now);
-        }
+        see_range(fx, "a", 5, 3, "v1", now);
+        see_range(fx, "b", 5, 3, "v1", now);
         begin(fx, now);
         assert_int_equal(review(fx, now), 0);
         assert_int_equal(governor_alerts(fx, "frozen"), 2);
 
         /* a-0..a-4 and b-0..b-4 forgotten */
         fm_ms t = T0 + S(400);
-        for (unsigned k = 0; k < 3; k++) {
-                see(fx, "a", live_a[k], "v1", t);
-                see(fx, "b", live_b[k], "v1", t);
-        }
+        see_range(fx, "a", 5, 3, "v1", t);
+        see_range(fx, "b", 5, 3, "v1", t);
         assert_int_equal(fm_fleet_tick(fx->fleet, t, NULL, NULL), 0);
         assert_int_equal(fm_fleet_find_deployment(fx->fleet, "a")->n_instances, 3);
         begin(fx, t);
@@ -996,10 +997,8 @@ static void test_freeze_hold(void **state)
         /* a's instances report again (as new ones): a's episode ends, b's holds */
         fm_ms t2 = t + S(30);
         populate(fx, "a", 5, "v1", t2);
-        for (unsigned k = 0; k < 3; k++) {
-                see(fx, "a", live_a[k], "v1", t2);
-                see(fx, "b", live_b[k], "v1", t2);
-        }
+        see_range(fx, "a", 5, 3, "v1", t2);
+        see_range(fx, "b", 5, 3, "v1", t2);
         begin(fx, t2);
         add_weights(fx, "traffic", "a", 3, live_a, thirds);
         add_weights(fx, "traffic", "b", 3, live_b, thirds);

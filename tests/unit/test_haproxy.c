@@ -33,7 +33,7 @@
 
 #include <systemd/sd-event.h>
 
-#include "haproxy.h"
+#include "../integration/haproxy_peer.h"
 
 #define WAIT_MS 10000
 
@@ -601,15 +601,6 @@ static void fake_add(struct fake *f, const char *name, uint32_t admin, uint32_t 
         s->uweight = s->iweight = weight;
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-        (void)st;
-        (void)flag;
-        (void)ftw;
-        remove(path);
-        return 0;
-}
-
 static int setup(void **state)
 {
         struct fx *fx = calloc(1, sizeof *fx);
@@ -663,103 +654,26 @@ static int teardown(void **state)
         if (fx->fake.lfd >= 0)
                 close(fx->fake.lfd);
         sd_event_unref(fx->e);
-        nftw(fx->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+        fm_rm_tree(fx->dir);
         free(fx);
         return 0;
 }
 
-static fm_ms now_ms(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (fm_ms)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static fm_ms mono_ms(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (fm_ms)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static struct fm_action_req weights(const char *deployment, const char *t1, uint32_t w1,
-                                    const char *t2, uint32_t w2)
-{
-        struct fm_action_req req = {.action = FM_ACTION_SET_WEIGHTS};
-        static unsigned key;
-
-        snprintf(req.deployment, sizeof req.deployment, "%s", deployment);
-        snprintf(req.key, sizeof req.key, "k%u", ++key);
-        req.deadline = now_ms() + 60000;
-        snprintf(req.arg.weights.w[0].target, sizeof req.arg.weights.w[0].target, "%s", t1);
-        req.arg.weights.w[0].weight = w1;
-        req.arg.weights.n = 1;
-        if (t2) {
-                snprintf(req.arg.weights.w[1].target, sizeof req.arg.weights.w[1].target, "%s", t2);
-                req.arg.weights.w[1].weight = w2;
-                req.arg.weights.n = 2;
-        }
-        return req;
-}
-
-/* Submits req and runs the loop until its outcome. */
 static struct fm_action_outcome run(struct fx *fx, const struct fm_action_req *req)
 {
-        struct fm_action_outcome o;
-        int64_t id = fm_actuator_submit(fx->a, fx->backend, req, now_ms());
-        fm_ms deadline = mono_ms() + WAIT_MS;
-
-        assert_true(id > 0);
-        while (fm_actuator_poll(fx->a, &o) == 0) {
-                assert_true(mono_ms() < deadline);
-                assert_true(sd_event_run(fx->e, 100 * 1000) >= 0);
-        }
-        assert_int_equal(o.id, (uint64_t)id);
-        return o;
+        return fm_test_run(fx->e, fx->a, fx->backend, req);
 }
 
-struct state_result {
-        bool done;
-        uint64_t id;
-        enum fm_result_kind kind;
-        int error;
-        char detail[FM_ACTUATOR_DETAIL_MAX];
-};
-
-static void on_state(void *userdata, uint64_t id, const struct fm_action_result *res)
+static struct fm_test_state_result set_state(struct fx *fx, const char *target,
+                                             enum fm_haproxy_state st)
 {
-        struct state_result *r = userdata;
-
-        assert_false(r->done);
-        r->done = true;
-        r->id = id;
-        r->kind = res->kind;
-        r->error = res->error;
-        snprintf(r->detail, sizeof r->detail, "%s", res->detail ? res->detail : "");
-}
-
-static struct state_result set_state(struct fx *fx, const char *target, enum fm_haproxy_state st)
-{
-        struct state_result r = {0};
-        uint64_t id = 0;
-        fm_ms deadline = mono_ms() + WAIT_MS;
-
-        assert_int_equal(fm_haproxy_set_state(fx->h, "web", target, st, on_state, &r, &id), 0);
-        assert_true(id > 0);
-        assert_false(r.done); /* never from inside the call */
-        while (!r.done) {
-                assert_true(mono_ms() < deadline);
-                assert_true(sd_event_run(fx->e, 100 * 1000) >= 0);
-        }
-        assert_int_equal(r.id, id);
-        assert_int_equal(fm_haproxy_pending(fx->h), 0);
-        return r;
+        return fm_test_set_state(fx->e, fx->h, target, st);
 }
 
 static void test_set_weights(void **state)
 {
         struct fx *fx = *state;
-        struct fm_action_req req = weights("web", "v1", 90, "v2", 10);
+        struct fm_action_req req = fm_test_weights("web", "v1", 90, "v2", 10);
         struct fm_action_outcome o = run(fx, &req);
 
         assert_int_equal(o.status, FM_OUTCOME_OK);
@@ -772,7 +686,7 @@ static void test_set_weights(void **state)
 
         /* Again: nothing differs, nothing is sent but the look. */
         fx->fake.n_cmds = 0;
-        req = weights("web", "v1", 90, "v2", 10);
+        req = fm_test_weights("web", "v1", 90, "v2", 10);
         o = run(fx, &req);
         assert_int_equal(o.status, FM_OUTCOME_OK);
         assert_int_equal(fx->fake.n_cmds, 1);
@@ -788,14 +702,14 @@ static void test_set_weights(void **state)
 static void test_drain_and_back(void **state)
 {
         struct fx *fx = *state;
-        struct fm_action_req req = weights("web", "v1", 50, "v2", 50);
+        struct fm_action_req req = fm_test_weights("web", "v1", 50, "v2", 50);
         struct fm_action_outcome o = run(fx, &req);
 
         assert_int_equal(o.status, FM_OUTCOME_OK);
 
         /* v1 to 0 and v2 to 100: v2 gains first, v1 is drained last, its weight kept. */
         fx->fake.n_cmds = 0;
-        req = weights("web", "v1", 0, "v2", 100);
+        req = fm_test_weights("web", "v1", 0, "v2", 100);
         o = run(fx, &req);
         assert_int_equal(o.status, FM_OUTCOME_OK);
         assert_string_equal(o.detail, "web/v1 weight 50 drain, web/v2 weight 100 ready");
@@ -804,7 +718,7 @@ static void test_drain_and_back(void **state)
         assert_string_equal(fx->fake.cmds[2], "set server web/v1 state drain\n");
 
         /* Observe of the old state: it no longer holds. */
-        req = weights("web", "v1", 50, "v2", 50);
+        req = fm_test_weights("web", "v1", 50, "v2", 50);
         req.observe = true;
         fx->fake.n_cmds = 0;
         o = run(fx, &req);
@@ -814,7 +728,7 @@ static void test_drain_and_back(void **state)
 
         /* Back: v1's weight first, then ready, so it never serves at a stale weight. */
         fx->fake.n_cmds = 0;
-        req = weights("web", "v1", 30, "v2", 70);
+        req = fm_test_weights("web", "v1", 30, "v2", 70);
         o = run(fx, &req);
         assert_int_equal(o.status, FM_OUTCOME_OK);
         assert_string_equal(o.detail, "web/v1 weight 30 ready, web/v2 weight 70 ready");
@@ -827,7 +741,7 @@ static void test_drain_and_back(void **state)
 static void test_maint_is_left_alone(void **state)
 {
         struct fx *fx = *state;
-        struct fm_action_req req = weights("web", "v1", 50, "v3", 50);
+        struct fm_action_req req = fm_test_weights("web", "v1", 50, "v3", 50);
         struct fm_action_outcome o = run(fx, &req);
 
         assert_int_equal(o.status, FM_OUTCOME_FAILED);
@@ -838,7 +752,7 @@ static void test_maint_is_left_alone(void **state)
 
         /* A weight of 0 is satisfied by maint as it is. */
         fx->fake.n_cmds = 0;
-        req = weights("web", "v1", 100, "v3", 0);
+        req = fm_test_weights("web", "v1", 100, "v3", 0);
         o = run(fx, &req);
         assert_int_equal(o.status, FM_OUTCOME_OK);
         assert_string_equal(o.detail, "web/v1 weight 100 ready, web/v3 weight 1 maint");
@@ -849,7 +763,7 @@ static void test_maint_is_left_alone(void **state)
 static void test_unknown_names(void **state)
 {
         struct fx *fx = *state;
-        struct fm_action_req req = weights("web", "v1", 90, "v9", 10);
+        struct fm_action_req req = fm_test_weights("web", "v1", 90, "v9", 10);
         struct fm_action_outcome o = run(fx, &req);
 
         /* Nothing changes when one of the servers is missing. */
@@ -861,14 +775,14 @@ static void test_unknown_names(void **state)
         assert_int_equal(fx->fake.srv[0].uweight, 1);
 
         fx->fake.n_cmds = 0;
-        req = weights("api", "v1", 100, NULL, 0);
+        req = fm_test_weights("api", "v1", 100, NULL, 0);
         o = run(fx, &req);
         assert_int_equal(o.status, FM_OUTCOME_FAILED);
         assert_int_equal(o.last_error, -ENOENT);
         assert_string_equal(o.detail, "api: Can't find backend.");
         assert_int_equal(fx->fake.n_cmds, 1);
 
-        struct state_result r = set_state(fx, "v9", FM_HAPROXY_DRAIN);
+        struct fm_test_state_result r = set_state(fx, "v9", FM_HAPROXY_DRAIN);
         assert_int_equal(r.kind, FM_RESULT_PERMANENT);
         assert_int_equal(r.error, -ENOENT);
         assert_string_equal(r.detail, "web/v9: No such server.");
@@ -893,31 +807,31 @@ static void test_hostile_names(void **state)
         struct fm_action_req req;
 
         for (size_t i = 0; i < ARRAY_SIZE(hostile); i++) {
-                req = weights("web", "v1", 50, "v2", 50);
+                req = fm_test_weights("web", "v1", 50, "v2", 50);
                 snprintf(req.arg.weights.w[1].target, sizeof req.arg.weights.w[1].target, "%s",
                          hostile[i]);
                 o = run(fx, &req);
                 assert_int_equal(o.status, FM_OUTCOME_FAILED);
                 assert_int_equal(o.last_error, -EINVAL);
         }
-        req = weights("web;help", "v1", 100, NULL, 0);
+        req = fm_test_weights("web;help", "v1", 100, NULL, 0);
         o = run(fx, &req);
         assert_int_equal(o.last_error, -EINVAL);
-        req = weights("web", "v1", 257, NULL, 0);
+        req = fm_test_weights("web", "v1", 257, NULL, 0);
         o = run(fx, &req);
         assert_int_equal(o.last_error, -EINVAL);
         /* Two weights for one server contradict each other. */
-        req = weights("web", "v1", 50, "v1", 50);
+        req = fm_test_weights("web", "v1", 50, "v1", 50);
         o = run(fx, &req);
         assert_int_equal(o.last_error, -EINVAL);
 
-        assert_int_equal(
-                fm_haproxy_set_state(fx->h, "web", "v1;x", FM_HAPROXY_MAINT, on_state, NULL, NULL),
-                -EINVAL);
-        assert_int_equal(
-                fm_haproxy_set_state(fx->h, "web x", "v1", FM_HAPROXY_MAINT, on_state, NULL, NULL),
-                -EINVAL);
-        assert_int_equal(fm_haproxy_set_state(fx->h, "web", "v1", 3, on_state, NULL, NULL),
+        assert_int_equal(fm_haproxy_set_state(fx->h, "web", "v1;x", FM_HAPROXY_MAINT,
+                                              fm_test_on_state, NULL, NULL),
+                         -EINVAL);
+        assert_int_equal(fm_haproxy_set_state(fx->h, "web x", "v1", FM_HAPROXY_MAINT,
+                                              fm_test_on_state, NULL, NULL),
+                         -EINVAL);
+        assert_int_equal(fm_haproxy_set_state(fx->h, "web", "v1", 3, fm_test_on_state, NULL, NULL),
                          -EINVAL);
         assert_int_equal(fm_haproxy_pending(fx->h), 0);
         assert_int_equal(sd_event_run(fx->e, 0) >= 0, true);
@@ -927,12 +841,13 @@ static void test_hostile_names(void **state)
 static void test_unsupported(void **state)
 {
         struct fx *fx = *state;
-        struct fm_action_req req = weights("web", "v1", 1, NULL, 0);
+        struct fm_action_req req = fm_test_weights("web", "v1", 1, NULL, 0);
 
         (void)state;
         req.action = FM_ACTION_RESTART;
         snprintf(req.instance, sizeof req.instance, "v1");
-        assert_int_equal(fm_actuator_submit(fx->a, fx->backend, &req, now_ms()), -EOPNOTSUPP);
+        assert_int_equal(fm_actuator_submit(fx->a, fx->backend, &req, fm_test_wall_ms()),
+                         -EOPNOTSUPP);
         assert_int_equal(fm_backend_haproxy_ops.start(fx->h, &req, 99), -EOPNOTSUPP);
         req.action = FM_ACTION_SCALE;
         assert_int_equal(fm_backend_haproxy_ops.start(fx->h, &req, 99), -EOPNOTSUPP);
@@ -942,7 +857,7 @@ static void test_unsupported(void **state)
 static void test_set_state(void **state)
 {
         struct fx *fx = *state;
-        struct state_result r = set_state(fx, "v2", FM_HAPROXY_DRAIN);
+        struct fm_test_state_result r = set_state(fx, "v2", FM_HAPROXY_DRAIN);
 
         assert_int_equal(r.kind, FM_RESULT_OK);
         assert_string_equal(r.detail, "web/v2 weight 1 drain");
@@ -962,22 +877,23 @@ static void test_set_state(void **state)
 static void test_serialized(void **state)
 {
         struct fx *fx = *state;
-        struct state_result r[3] = {{0}};
+        struct fm_test_state_result r[3] = {{0}};
         struct fm_action_outcome o;
-        struct fm_action_req req = weights("web", "v1", 60, "v2", 40);
-        fm_ms deadline = mono_ms() + WAIT_MS;
+        struct fm_action_req req = fm_test_weights("web", "v1", 60, "v2", 40);
+        fm_ms deadline = fm_test_now_ms() + WAIT_MS;
         int64_t id;
 
-        assert_int_equal(
-                fm_haproxy_set_state(fx->h, "web", "v1", FM_HAPROXY_DRAIN, on_state, r, NULL), 0);
-        id = fm_actuator_submit(fx->a, fx->backend, &req, now_ms());
+        assert_int_equal(fm_haproxy_set_state(fx->h, "web", "v1", FM_HAPROXY_DRAIN,
+                                              fm_test_on_state, r, NULL),
+                         0);
+        id = fm_actuator_submit(fx->a, fx->backend, &req, fm_test_wall_ms());
         assert_true(id > 0);
-        assert_int_equal(
-                fm_haproxy_set_state(fx->h, "web", "v2", FM_HAPROXY_DRAIN, on_state, r + 1, NULL),
-                0);
+        assert_int_equal(fm_haproxy_set_state(fx->h, "web", "v2", FM_HAPROXY_DRAIN,
+                                              fm_test_on_state, r + 1, NULL),
+                         0);
         assert_int_equal(fm_haproxy_pending(fx->h), 3);
         while (!r[1].done) {
-                assert_true(mono_ms() < deadline);
+                assert_true(fm_test_now_ms() < deadline);
                 assert_true(sd_event_run(fx->e, 100 * 1000) >= 0);
         }
         assert_true(r[0].done);
@@ -997,21 +913,22 @@ static void test_serialized(void **state)
 static void test_cancel(void **state)
 {
         struct fx *fx = *state;
-        struct state_result r[2] = {{0}};
+        struct fm_test_state_result r[2] = {{0}};
         uint64_t id0, id1;
-        fm_ms deadline = mono_ms() + WAIT_MS;
+        fm_ms deadline = fm_test_now_ms() + WAIT_MS;
 
-        assert_int_equal(
-                fm_haproxy_set_state(fx->h, "web", "v1", FM_HAPROXY_DRAIN, on_state, r, &id0), 0);
-        assert_int_equal(
-                fm_haproxy_set_state(fx->h, "web", "v2", FM_HAPROXY_DRAIN, on_state, r + 1, &id1),
-                0);
+        assert_int_equal(fm_haproxy_set_state(fx->h, "web", "v1", FM_HAPROXY_DRAIN,
+                                              fm_test_on_state, r, &id0),
+                         0);
+        assert_int_equal(fm_haproxy_set_state(fx->h, "web", "v2", FM_HAPROXY_DRAIN,
+                                              fm_test_on_state, r + 1, &id1),
+                         0);
         assert_true(id1 > id0);
         fm_haproxy_cancel_state(fx->h, id0);
         fm_haproxy_cancel_state(fx->h, 12345);
         assert_int_equal(fm_haproxy_pending(fx->h), 1);
         while (!r[1].done) {
-                assert_true(mono_ms() < deadline);
+                assert_true(fm_test_now_ms() < deadline);
                 assert_true(sd_event_run(fx->e, 100 * 1000) >= 0);
         }
         assert_false(r[0].done);
@@ -1021,10 +938,11 @@ static void test_cancel(void **state)
         /* Cancelled while its command is on the wire: the answer is dropped, nothing is called. */
         fx->fake.mode = FAKE_SILENT;
         r[0].done = false;
-        assert_int_equal(
-                fm_haproxy_set_state(fx->h, "web", "v1", FM_HAPROXY_DRAIN, on_state, r, &id0), 0);
+        assert_int_equal(fm_haproxy_set_state(fx->h, "web", "v1", FM_HAPROXY_DRAIN,
+                                              fm_test_on_state, r, &id0),
+                         0);
         while (fx->fake.n_cmds < 3) {
-                assert_true(mono_ms() < deadline);
+                assert_true(fm_test_now_ms() < deadline);
                 assert_true(sd_event_run(fx->e, 100 * 1000) >= 0);
         }
         fm_haproxy_cancel_state(fx->h, id0);
@@ -1036,7 +954,7 @@ static void test_cancel(void **state)
 static void test_transport_failures(void **state)
 {
         struct fx *fx = *state;
-        struct state_result r;
+        struct fm_test_state_result r;
         struct fm_action_outcome o;
         struct fm_action_req req;
 
@@ -1051,7 +969,7 @@ static void test_transport_failures(void **state)
         assert_int_equal(r.error, -ECONNRESET);
 
         fx->fake.mode = FAKE_HUGE;
-        req = weights("web", "v1", 1, NULL, 0);
+        req = fm_test_weights("web", "v1", 1, NULL, 0);
         o = run(fx, &req);
         assert_int_equal(o.status, FM_OUTCOME_FAILED);
         assert_int_equal(o.last_error, -EFBIG);
@@ -1064,7 +982,7 @@ static void test_transport_failures(void **state)
 
         /* Someone else keeps the weight where it was: the read-back says so, retry later. */
         fx->fake.mode = FAKE_STUCK;
-        req = weights("web", "v1", 7, NULL, 0);
+        req = fm_test_weights("web", "v1", 7, NULL, 0);
         o = run(fx, &req);
         assert_int_equal(o.status, FM_OUTCOME_FAILED);
         assert_int_equal(o.last_error, -EAGAIN);
@@ -1104,13 +1022,15 @@ static void test_new_and_free(void **state)
         assert_null(fm_haproxy_free(NULL));
 
         /* Freed with work queued and on the wire: nothing is called back. */
-        struct state_result r = {0};
+        struct fm_test_state_result r = {0};
         cfg = fx->cfg;
         assert_int_equal(fm_haproxy_new(fx->e, &cfg, fx->a, &h), 0);
-        assert_int_equal(fm_haproxy_set_state(h, "web", "v1", FM_HAPROXY_DRAIN, on_state, &r, NULL),
-                         0);
-        assert_int_equal(fm_haproxy_set_state(h, "web", "v2", FM_HAPROXY_DRAIN, on_state, &r, NULL),
-                         0);
+        assert_int_equal(
+                fm_haproxy_set_state(h, "web", "v1", FM_HAPROXY_DRAIN, fm_test_on_state, &r, NULL),
+                0);
+        assert_int_equal(
+                fm_haproxy_set_state(h, "web", "v2", FM_HAPROXY_DRAIN, fm_test_on_state, &r, NULL),
+                0);
         assert_true(sd_event_run(fx->e, 0) >= 0); /* the first connects */
         assert_null(fm_haproxy_free(h));
         assert_true(sd_event_run(fx->e, 50 * 1000) >= 0);

@@ -12,7 +12,8 @@
  *
  * Nothing sleeps: the client is driven by sd_event_run() until a condition
  * holds or a deadline passes, and child processes are waited for through
- * a "death pipe" (as an sd-event source, or with poll()): see start_proc().
+ * a "death pipe" (as an sd-event source, or with poll()): see
+ * tests/integration/proc.h.
  */
 
 #include <stdarg.h>
@@ -21,117 +22,30 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include <arpa/inet.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <ftw.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <signal.h>
-#include <stdbool.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/prctl.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
-
 #include <systemd/sd-event.h>
 
+#include "../integration/proc.h"
 #include "mqtt.h"
 
 #define BROKER_BIN "/usr/sbin/mosquitto"
 #define PUB_BIN "/usr/bin/mosquitto_pub"
 #define SUB_BIN "/usr/bin/mosquitto_sub"
 #define PASSWD_BIN "/usr/bin/mosquitto_passwd"
-#define OPENSSL_BIN "/usr/bin/openssl"
 
 #define WAIT_MS 10000 /* generous: valgrind is slow */
-#define BROKER_START_MS 10000
-#define BROKER_STOP_MS 5000
 #define MAX_MSGS 32
 #define WILL_TOPIC "fleet/_fleetmedic/controller/status"
 #define WILL_PAYLOAD "offline"
 #define MOSQUITTO_SUB_TIMEOUT 27 /* mosquitto_sub's exit code when -W expires */
 
-static fm_ms now_ms(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (fm_ms)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* ---- emergency cleanup: brokers still running when the process exits ---- */
+/* ---- the broker ---- */
 
 struct broker {
-        pid_t pid;
-        int exit_fd; /* see start_proc() */
+        struct fm_peer p; /* its directory: configuration, persistence, logs */
         uint16_t port;
-        char dir[64];
         char conf[96];
         fm_ms ready_at; /* when the last start saw the port accept */
 };
-
-/* The only global: what atexit() must stop if a test dies without teardown. */
-static struct broker *live_brokers[4];
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-        (void)st;
-        (void)flag;
-        (void)ftw;
-        remove(path);
-        return 0;
-}
-
-static void kill_live_brokers(void)
-{
-        for (size_t i = 0; i < ARRAY_SIZE(live_brokers); i++) {
-                struct broker *b = live_brokers[i];
-                if (b && b->pid > 0) {
-                        kill(b->pid, SIGKILL);
-                        waitpid(b->pid, NULL, 0);
-                        b->pid = 0;
-                        if (b->dir[0])
-                                nftw(b->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
-                }
-                live_brokers[i] = NULL;
-        }
-}
-
-static void track(struct broker *b, bool on)
-{
-        for (size_t i = 0; i < ARRAY_SIZE(live_brokers); i++) {
-                if (on && !live_brokers[i]) {
-                        live_brokers[i] = b;
-                        return;
-                }
-                if (!on && live_brokers[i] == b) {
-                        live_brokers[i] = NULL;
-                        return;
-                }
-        }
-}
-
-/*
- * In a freshly forked child: die with the parent; stdin from /dev/null;
- * stdout to out_fd or /dev/null; stderr to /dev/null unless FM_TEST_VERBOSE
- * is set (mosquitto_sub's "Timed out" and openssl's chatter are expected).
- */
-static void child_prepare(pid_t parent, int out_fd)
-{
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent)
-                _exit(126);
-        int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-        if (null >= 0)
-                dup2(null, STDIN_FILENO);
-        dup2(out_fd >= 0 ? out_fd : null, STDOUT_FILENO);
-        if (!getenv("FM_TEST_VERBOSE"))
-                dup2(null, STDERR_FILENO);
-}
 
 /*
  * Open descriptors of this process, to check that a client leaves none
@@ -147,156 +61,47 @@ static unsigned count_fds(void)
         return n;
 }
 
-/*
- * fork + exec with a death pipe: the child keeps the write end of a pipe
- * open across exec, so the read end, returned in *ret_exit_fd, reports
- * POLLHUP once the child is gone. (pidfd_open() would do, but valgrind 3.19
- * does not know it.) out_fd and err_fd become its stdout and stderr (-1:
- * /dev/null; stderr stays ours with FM_TEST_VERBOSE).
- */
-static pid_t start_proc(char *const argv[], int out_fd, int err_fd, int *ret_exit_fd)
-{
-        int dp[2];
-        assert_int_equal(pipe2(dp, O_CLOEXEC), 0);
-        pid_t parent = getpid();
-        pid_t pid = fork();
-        assert_true(pid >= 0);
-        if (pid == 0) {
-                child_prepare(parent, out_fd);
-                if (err_fd >= 0)
-                        dup2(err_fd, STDERR_FILENO);
-                if (fcntl(dp[1], F_SETFD, 0) < 0)
-                        _exit(125);
-                execv(argv[0], argv);
-                _exit(127);
-        }
-        close(dp[1]);
-        *ret_exit_fd = dp[0];
-        return pid;
-}
-
-/* ---- the broker ---- */
-
-static uint16_t free_port(void)
-{
-        int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        assert_true(s >= 0);
-        struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-        assert_int_equal(bind(s, (struct sockaddr *)&a, sizeof(a)), 0);
-        socklen_t len = sizeof(a);
-        assert_int_equal(getsockname(s, (struct sockaddr *)&a, &len), 0);
-        close(s);
-        return ntohs(a.sin_port);
-}
-
-static bool port_accepts(uint16_t port)
-{
-        int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (s < 0)
-                return false;
-        struct sockaddr_in a = {.sin_family = AF_INET,
-                                .sin_port = htons(port),
-                                .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-        bool ok = connect(s, (struct sockaddr *)&a, sizeof(a)) == 0;
-        close(s);
-        return ok;
-}
-
-static void write_file(const char *path, const char *text)
-{
-        FILE *f = fopen(path, "we");
-        assert_non_null(f);
-        assert_true(fputs(text, f) >= 0);
-        assert_int_equal(fclose(f), 0);
-}
-
-static void path_in(char *buf, size_t size, const struct broker *b, const char *name)
-{
-        int n = snprintf(buf, size, "%s/%s", b->dir, name);
-        assert_true(n > 0 && (size_t)n < size);
-}
-
 /* Creates the directory and a configuration; `extra` is appended (listener options, auth). */
 static void broker_init(struct broker *b, const char *extra)
 {
         memset(b, 0, sizeof(*b));
-        b->exit_fd = -1;
-        snprintf(b->dir, sizeof(b->dir), "/tmp/fm-test-mqtt-XXXXXX");
-        assert_non_null(mkdtemp(b->dir));
-        b->port = free_port();
-        path_in(b->conf, sizeof(b->conf), b, "mosquitto.conf");
+        fm_peer_init(&b->p, "mqtt");
+        b->port = fm_free_port();
+        fm_peer_path(&b->p, "mosquitto.conf", b->conf, sizeof(b->conf));
 
         char text[2048];
-        int n = snprintf(text, sizeof(text),
-                         "listener %u 127.0.0.1\n"
-                         "%s"
-                         "persistence true\n"
-                         "persistence_location %s/\n"
-                         /* 0 = no limit: the tests check that nothing is lost */
-                         "max_queued_messages 0\n"
-                         "max_queued_bytes 0\n"
-                         "log_dest file %s/broker.log\n"
-                         "log_type all\n"
-                         /* as root, mosquitto would switch to user mosquitto and lose our dir */
-                         "%s"
-                         "%s",
-                         b->port,
-                         extra && strstr(extra, "allow_anonymous") ? "" : "allow_anonymous true\n",
-                         b->dir, b->dir, geteuid() == 0 ? "user root\n" : "", extra ? extra : "");
+        int n = snprintf(
+                text, sizeof(text),
+                "listener %u 127.0.0.1\n"
+                "%s"
+                "persistence true\n"
+                "persistence_location %s/\n"
+                /* 0 = no limit: the tests check that nothing is lost */
+                "max_queued_messages 0\n"
+                "max_queued_bytes 0\n"
+                "log_dest file %s/broker.log\n"
+                "log_type all\n"
+                /* as root, mosquitto would switch to user mosquitto and lose our dir */
+                "%s"
+                "%s",
+                b->port, extra && strstr(extra, "allow_anonymous") ? "" : "allow_anonymous true\n",
+                b->p.dir, b->p.dir, geteuid() == 0 ? "user root\n" : "", extra ? extra : "");
         assert_true(n > 0 && (size_t)n < sizeof(text));
-        write_file(b->conf, text);
+        fm_write_file(b->conf, text);
 }
 
 /* Starts the broker and waits (polling a TCP connect, with a deadline) until it accepts. */
 static void broker_start(struct broker *b)
 {
-        assert_int_equal(b->pid, 0);
-        char out[128];
-        path_in(out, sizeof(out), b, "broker.out");
-        int fd = open(out, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-        assert_true(fd >= 0);
         char *argv[] = {BROKER_BIN, "-c", b->conf, NULL};
-        b->pid = start_proc(argv, fd, fd, &b->exit_fd);
-        close(fd);
-        track(b, true);
-
-        fm_ms deadline = now_ms() + BROKER_START_MS;
-        while (!port_accepts(b->port)) {
-                fm_ms left = deadline - now_ms();
-                if (left <= 0)
-                        fail_msg("broker on port %u not ready after %d ms", b->port,
-                                 BROKER_START_MS);
-                /* Wait a little, but wake at once if the broker dies. */
-                struct pollfd p = {.fd = b->exit_fd, .events = POLLIN};
-                int n = poll(&p, 1, left < 10 ? (int)left : 10);
-                if (n > 0)
-                        fail_msg("broker exited at start; see %s/broker.out", b->dir);
-        }
-        b->ready_at = now_ms();
+        fm_peer_start(&b->p, argv);
+        fm_peer_wait(&b->p, fm_ready_port, &b->port);
+        b->ready_at = fm_test_now_ms();
 }
 
 static void broker_stop(struct broker *b, int sig)
 {
-        if (b->pid <= 0)
-                return;
-        kill(b->pid, SIGCONT); /* in case a test stopped it */
-        kill(b->pid, sig);
-        struct pollfd p = {.fd = b->exit_fd, .events = POLLIN};
-        if (poll(&p, 1, BROKER_STOP_MS) <= 0)
-                kill(b->pid, SIGKILL);
-        waitpid(b->pid, NULL, 0);
-        close(b->exit_fd);
-        b->exit_fd = -1;
-        b->pid = 0;
-        track(b, false);
-}
-
-static void broker_done(struct broker *b)
-{
-        broker_stop(b, SIGTERM);
-        if (b->dir[0])
-                nftw(b->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
-        b->dir[0] = '\0';
+        fm_peer_stop(&b->p, sig);
 }
 
 /* ---- what the callbacks saw ---- */
@@ -335,7 +140,7 @@ static void cb_connected(void *u, bool session_present)
         struct rec *r = u;
         r->connected++;
         r->session_present = session_present;
-        r->t_connected = now_ms();
+        r->t_connected = fm_test_now_ms();
 }
 
 static void cb_subscribed(void *u)
@@ -348,7 +153,7 @@ static void cb_disconnected(void *u, int reason)
 {
         struct rec *r = u;
         if (r->disconnected < ARRAY_SIZE(r->t_disconnected))
-                r->t_disconnected[r->disconnected] = now_ms();
+                r->t_disconnected[r->disconnected] = fm_test_now_ms();
         r->disconnected++;
         r->last_reason = reason;
 }
@@ -375,7 +180,7 @@ static int setup(void **state)
         struct fixture *f = calloc(1, sizeof(*f));
         if (!f)
                 return -1;
-        f->b.exit_fd = -1;
+        f->b.p.exit_fd = -1;
         if (sd_event_new(&f->e) < 0) {
                 free(f);
                 return -1;
@@ -389,7 +194,7 @@ static int teardown(void **state)
         struct fixture *f = *state;
         f->m = fm_mqtt_free(f->m);
         f->m2 = fm_mqtt_free(f->m2);
-        broker_done(&f->b);
+        fm_peer_done(&f->b.p);
         sd_event_unref(f->e);
         free(f);
         return 0;
@@ -436,9 +241,9 @@ static void warm_up(sd_event *e)
 /* Runs the loop until *counter >= want or the deadline passes. */
 static bool wait_count(sd_event *e, const unsigned *counter, unsigned want, int timeout_ms)
 {
-        fm_ms deadline = now_ms() + timeout_ms;
+        fm_ms deadline = fm_test_now_ms() + timeout_ms;
         while (*counter < want) {
-                fm_ms left = deadline - now_ms();
+                fm_ms left = deadline - fm_test_now_ms();
                 if (left <= 0)
                         return false;
                 assert_true(sd_event_run(e, (uint64_t)left * 1000) >= 0);
@@ -449,8 +254,8 @@ static bool wait_count(sd_event *e, const unsigned *counter, unsigned want, int 
 /* Runs the loop for a while, whatever happens (to see that something does NOT happen). */
 static void run_for(sd_event *e, int ms)
 {
-        fm_ms deadline = now_ms() + ms;
-        for (fm_ms left; (left = deadline - now_ms()) > 0;)
+        fm_ms deadline = fm_test_now_ms() + ms;
+        for (fm_ms left; (left = deadline - fm_test_now_ms()) > 0;)
                 assert_true(sd_event_run(e, (uint64_t)left * 1000) >= 0);
 }
 
@@ -503,7 +308,7 @@ static void spawn(struct child *c, sd_event *e, bool capture, char *const argv[]
         c->out = -1;
         if (capture)
                 assert_int_equal(pipe2(p, O_CLOEXEC), 0);
-        c->pid = start_proc(argv, p[1], -1, &c->exit_fd);
+        c->pid = fm_spawn(argv, NULL, NULL, p[1], -1, &c->exit_fd);
         if (capture) {
                 close(p[1]);
                 c->out = p[0];
@@ -771,7 +576,7 @@ static void test_broker_restart(void **state)
         make_cfg(&c, f, "fm-restart");
         start_client(f, &f->m, &f->r, &c);
 
-        fm_ms t_stop = now_ms();
+        fm_ms t_stop = fm_test_now_ms();
         broker_stop(&f->b, SIGTERM);
         broker_start(&f->b);
         /* Published while the client is still away: kept by the resumed session. */
@@ -843,15 +648,15 @@ static void test_keepalive_timeout(void **state)
         c.reconnect_max = 400;
         start_client(f, &f->m, &f->r, &c);
 
-        assert_int_equal(kill(f->b.pid, SIGSTOP), 0);
-        fm_ms t_stop = now_ms();
+        assert_int_equal(kill(f->b.p.pid, SIGSTOP), 0);
+        fm_ms t_stop = fm_test_now_ms();
         assert_true(wait_count(f->e, &f->r.disconnected, 1, 3 * c.keepalive_s * 1000));
         print_message("silent broker noticed after %lld ms (keepalive %u s)\n",
-                      (long long)(now_ms() - t_stop), c.keepalive_s);
+                      (long long)(fm_test_now_ms() - t_stop), c.keepalive_s);
         assert_int_equal(f->r.last_reason, 19 /* MOSQ_ERR_KEEPALIVE */);
         assert_false(fm_mqtt_connected(f->m));
 
-        assert_int_equal(kill(f->b.pid, SIGCONT), 0);
+        assert_int_equal(kill(f->b.p.pid, SIGCONT), 0);
         assert_true(wait_count(f->e, &f->r.connected, 2, WAIT_MS));
         assert_int_equal(fm_mqtt_reconnects(f->m), 1);
         assert_true(wait_count(f->e, &f->r.subscribed, 2, WAIT_MS));
@@ -919,21 +724,16 @@ static void test_will_published_on_crash(void **state)
 
         int p[2];
         assert_int_equal(pipe2(p, O_CLOEXEC), 0);
-        pid_t parent = getpid();
-        pid_t pid = fork();
-        assert_true(pid >= 0);
+        pid_t pid = fm_fork();
         if (pid == 0) {
                 /* No cmocka here: plain exit codes. */
-                prctl(PR_SET_PDEATHSIG, SIGKILL);
-                if (getppid() != parent)
-                        _exit(2);
                 sd_event *e = NULL;
                 struct fm_mqtt *m = NULL;
                 struct rec r = {0};
                 if (sd_event_new(&e) < 0 || fm_mqtt_new(e, &c, &cbs, &r, &m) < 0)
                         _exit(3);
-                fm_ms deadline = now_ms() + WAIT_MS;
-                while (r.subscribed == 0 && now_ms() < deadline)
+                fm_ms deadline = fm_test_now_ms() + WAIT_MS;
+                while (r.subscribed == 0 && fm_test_now_ms() < deadline)
                         sd_event_run(e, 100 * 1000);
                 if (r.subscribed == 0)
                         _exit(4);
@@ -1038,26 +838,26 @@ static void test_credentials(void **state)
         if (access(PASSWD_BIN, X_OK) != 0)
                 skip();
         char pwfile[128], extra[256], ufile[128], pfile[128];
-        path_in(pwfile, sizeof(pwfile), &f->b, "passwd");
+        fm_peer_path(&f->b.p, "passwd", pwfile, sizeof(pwfile));
         char *argv[] = {PASSWD_BIN, "-c", "-b", pwfile, "fm-user", "s3cret", NULL};
-        assert_int_equal(run_child(f, false, NULL, 0, argv), 0);
+        assert_int_equal(fm_run(argv), 0);
         snprintf(extra, sizeof(extra), "allow_anonymous false\npassword_file %s\n", pwfile);
         broker_stop(&f->b, SIGTERM);
-        char dir[sizeof(f->b.dir)];
-        snprintf(dir, sizeof(dir), "%s", f->b.dir);
+        char dir[sizeof(f->b.p.dir)];
+        snprintf(dir, sizeof(dir), "%s", f->b.p.dir);
         uint16_t port = f->b.port;
         /* Same directory and port, new configuration. */
         char text[1024];
         snprintf(text, sizeof(text),
                  "listener %u 127.0.0.1\n%spersistence false\nlog_dest file %s/broker.log\n%s",
                  port, extra, dir, geteuid() == 0 ? "user root\n" : "");
-        write_file(f->b.conf, text);
+        fm_write_file(f->b.conf, text);
         broker_start(&f->b);
 
-        path_in(ufile, sizeof(ufile), &f->b, "user");
-        path_in(pfile, sizeof(pfile), &f->b, "pass");
-        write_file(ufile, "fm-user\n");
-        write_file(pfile, "wrong\r\n");
+        fm_peer_path(&f->b.p, "user", ufile, sizeof(ufile));
+        fm_peer_path(&f->b.p, "pass", pfile, sizeof(pfile));
+        fm_write_file(ufile, "fm-user\n");
+        fm_write_file(pfile, "wrong\r\n");
 
         struct fm_mqtt_config c;
         make_cfg(&c, f, "fm-auth");
@@ -1081,7 +881,7 @@ static void test_credentials(void **state)
         f->m2 = fm_mqtt_free(f->m2);
 
         /* Rotated: the next attempt reads the new password (no trailing newline this time). */
-        write_file(pfile, "s3cret");
+        fm_write_file(pfile, "s3cret");
         assert_true(wait_count(f->e, &f->r.subscribed, 1, WAIT_MS));
         assert_int_equal(f->r.connected, 1);
         assert_int_equal(fm_mqtt_reconnects(f->m), 0);
@@ -1099,56 +899,22 @@ static void test_tls(void **state)
 {
         struct fixture *f = *state;
         begin(f, true);
-        if (access(OPENSSL_BIN, X_OK) != 0)
+        if (access(FM_OPENSSL_BIN, X_OK) != 0)
                 skip();
-        char ca_key[128], ca_crt[128], srv_key[128], srv_csr[128], srv_crt[128], ext[128];
-        path_in(ca_key, sizeof(ca_key), &f->b, "ca.key");
-        path_in(ca_crt, sizeof(ca_crt), &f->b, "ca.crt");
-        path_in(srv_key, sizeof(srv_key), &f->b, "server.key");
-        path_in(srv_csr, sizeof(srv_csr), &f->b, "server.csr");
-        path_in(srv_crt, sizeof(srv_crt), &f->b, "server.crt");
-        path_in(ext, sizeof(ext), &f->b, "ext.cnf");
-        write_file(ext, "subjectAltName=IP:127.0.0.1,DNS:localhost\n");
-        char *ca[] = {OPENSSL_BIN,
-                      "req",
-                      "-x509",
-                      "-newkey",
-                      "ec",
-                      "-pkeyopt",
-                      "ec_paramgen_curve:prime256v1",
-                      "-nodes",
-                      "-keyout",
-                      ca_key,
-                      "-out",
-                      ca_crt,
-                      "-days",
-                      "1",
-                      "-subj",
-                      "/CN=fleetmedic test CA",
-                      NULL};
-        char *csr[] = {OPENSSL_BIN,     "req",
-                       "-newkey",       "ec",
-                       "-pkeyopt",      "ec_paramgen_curve:prime256v1",
-                       "-nodes",        "-keyout",
-                       srv_key,         "-out",
-                       srv_csr,         "-subj",
-                       "/CN=localhost", NULL};
-        char *sign[] = {OPENSSL_BIN, "x509",  "-req",   "-in",  srv_csr,
-                        "-CA",       ca_crt,  "-CAkey", ca_key, "-CAcreateserial",
-                        "-out",      srv_crt, "-days",  "1",    "-extfile",
-                        ext,         NULL};
-        assert_int_equal(run_child(f, false, NULL, 0, ca), 0);
-        assert_int_equal(run_child(f, false, NULL, 0, csr), 0);
-        assert_int_equal(run_child(f, false, NULL, 0, sign), 0);
+        char ca_crt[128], srv_key[128], srv_crt[128];
+        fm_make_certs(&f->b.p);
+        fm_peer_path(&f->b.p, "ca.crt", ca_crt, sizeof(ca_crt));
+        fm_peer_path(&f->b.p, "server.key", srv_key, sizeof(srv_key));
+        fm_peer_path(&f->b.p, "server.crt", srv_crt, sizeof(srv_crt));
 
         char text[2048];
         snprintf(text, sizeof(text),
                  "listener %u 127.0.0.1\nallow_anonymous true\ncafile %s\ncertfile %s\nkeyfile %s\n"
                  "persistence false\nlog_dest file %s/broker.log\n%s",
-                 f->b.port, ca_crt, srv_crt, srv_key, f->b.dir,
+                 f->b.port, ca_crt, srv_crt, srv_key, f->b.p.dir,
                  geteuid() == 0 ? "user root\n" : "");
         broker_stop(&f->b, SIGTERM);
-        write_file(f->b.conf, text);
+        fm_write_file(f->b.conf, text);
         broker_start(&f->b);
 
         struct fm_mqtt_config c;
@@ -1173,7 +939,6 @@ static void test_tls(void **state)
 
 int main(void)
 {
-        atexit(kill_live_brokers);
         signal(SIGPIPE, SIG_IGN);
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_null_and_invalid),

@@ -25,7 +25,8 @@ static struct json_object *parse(const char *text)
         return o;
 }
 
-/* Renders `doc` into memory: the text (caller frees); *ret_r the result code, *ret_len the byte count. */
+/* Renders `doc` into memory: the text (caller frees); *ret_r the result code, *ret_len the byte
+ * count. */
 static char *render_to(const struct json_object *doc, int *ret_r, size_t *ret_len)
 {
         /* on the heap: the stream keeps pointers to both until fclose() */
@@ -91,6 +92,16 @@ static char *path_d(const char *from, const char *color)
         const char *e = strchr(p, '"');
         assert_non_null(e);
         return strndup(p, (size_t)(e - p));
+}
+
+/* How often needle stands in the path drawn in color (which must be there). */
+static size_t path_count(const char *html, const char *color, const char *needle)
+{
+        char *d = path_d(html, color);
+        assert_non_null(d);
+        size_t n = count(d, needle);
+        free(d);
+        return n;
 }
 
 /* Points in a path: its absolute M, L and H commands. */
@@ -214,27 +225,18 @@ static void test_nulls_are_gaps(void **state)
         assert_null(strstr(d, "h0"));
         free(d);
         /* The error rate has the same shape. */
-        d = path_d(html, "#9467bd");
-        assert_non_null(d);
-        assert_int_equal(count(d, "M"), 2);
-        free(d);
+        assert_int_equal(path_count(html, "#9467bd", "M"), 2);
         /* Replicas have no null: one subpath, a step line through all five samples. */
-        d = path_d(html, "#1f77b4");
-        assert_non_null(d);
-        assert_int_equal(count(d, "M"), 1);
-        assert_int_equal(count(d, "H"), 4);
-        free(d);
+        assert_int_equal(path_count(html, "#1f77b4", "M"), 1);
+        assert_int_equal(path_count(html, "#1f77b4", "H"), 4);
         free(html);
         json_object_put(doc);
 
         /* A lone sample between nulls is drawn as a dot, not dropped. */
         doc = doc_with("", T_5, "{\"web\":{\"p99_ms\":[null,120,null,null,140]}}");
         html = render(doc);
-        d = path_d(html, "#d62728");
-        assert_non_null(d);
-        assert_int_equal(count(d, "M"), 2);
-        assert_int_equal(count(d, "h0"), 2);
-        free(d);
+        assert_int_equal(path_count(html, "#d62728", "M"), 2);
+        assert_int_equal(path_count(html, "#d62728", "h0"), 2);
         free(html);
         json_object_put(doc);
 
@@ -469,12 +471,9 @@ static void test_invalid(void **state)
         /* Non-numbers inside a metric array are gaps, a short array ends early. */
         doc = doc_with("", T_5, "{\"web\":{\"p99_ms\":[1,\"x\",3,{}],\"replicas\":[1,2]}}");
         html = render(doc);
-        char *d = path_d(html, "#d62728");
-        assert_non_null(d);
-        assert_int_equal(count(d, "M"), 2);
-        assert_int_equal(count(d, "h0"), 2);
-        free(d);
-        d = path_d(html, "#1f77b4");
+        assert_int_equal(path_count(html, "#d62728", "M"), 2);
+        assert_int_equal(path_count(html, "#d62728", "h0"), 2);
+        char *d = path_d(html, "#1f77b4");
         assert_int_equal(path_points(d), 2);
         free(d);
         free(html);
