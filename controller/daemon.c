@@ -746,6 +746,12 @@ static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void
 
         bool mqtt_changed = !mqtt_config_equal(&cfg.mqtt, &d->cfg.mqtt);
         bool http_changed = strcmp(cfg.http_listen, d->cfg.http_listen) != 0;
+        /* the backends hold connections, the Lease and in-flight actions: they stay as started */
+        if (memcmp(&cfg.actuators, &d->cfg.actuators, sizeof(cfg.actuators)) != 0) {
+                log_warning("actuators settings changed: they take effect at the next start; "
+                            "the running ones are kept");
+                cfg.actuators = d->cfg.actuators;
+        }
         d->cfg = cfg;
         d->dry_run = cfg.dry_run;
         if (mqtt_changed) {
