@@ -113,6 +113,8 @@ int fm_core_tick(struct fm_core *c, fm_ms now, const struct fm_plan **ret_plan,
         /* alerts about this tick's verdicts, then the governor's word on those alerts */
         if (fm_alerting_review(c->alerting, c->fleet, &c->plan, now) > 0)
                 e.alerting_review = fm_governor_review(c->governor, c->fleet, &c->plan, now);
+        /* what was blocked will not happen: the policies must not assume it did */
+        fm_policies_note_verdicts(c->policy_set, &c->plan, now);
         if (errors)
                 *errors = e;
         if (ret_plan)

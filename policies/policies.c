@@ -54,6 +54,7 @@ struct dep_state {
         bool asked;      /* a scale was asked for and is not yet seen in the fleet */
         uint32_t asked_to;
         fm_ms asked_at;
+        fm_ms quiet_until; /* the governor blocked the last scale: no decision before */
 
         /* traffic: the last weights emitted, as a hash (override only) */
         bool override;
@@ -734,9 +735,11 @@ static const struct fm_policy_ops autoscale_ops;
  * asked for a change: new instances take cold_start to appear and removed
  * ones stay in the fleet until forget_after of silence, and deciding on the
  * stale count would ask again every tick. So the count asked for stands in
- * for the fleet's until the fleet shows it, or for cold_start + forget_after
- * (then the wish evidently was not carried out, e.g. the governor vetoed
- * it, and the fleet's count rules again; the decision is made anew).
+ * for the fleet's until the fleet shows it, until the governor is known to
+ * have blocked it (fm_policies_note_verdicts()), or for cold_start +
+ * forget_after (then the wish evidently was not carried out, e.g. the
+ * backend failed, and the fleet's count rules again; the decision is made
+ * anew).
  */
 static uint32_t autoscale_current(const struct fm_policies *p, struct dep_state *s,
                                   const struct fm_policy_input *in)
@@ -776,7 +779,7 @@ static int autoscale_evaluate(void *state, const struct fm_policy_input *in, str
         r = state_get(p, in, &s);
         if (r < 0)
                 return r;
-        if (d->n_instances == 0)
+        if (d->n_instances == 0 || in->now < s->quiet_until)
                 return 0;
         if (d->n_instances > FM_AUTOSCALE_INSTANCES_MAX)
                 return -E2BIG;
@@ -833,6 +836,24 @@ static int autoscale_evaluate(void *state, const struct fm_policy_input *in, str
                        s->scales);
         it->evidence = dec.evidence;
         return 0;
+}
+
+void fm_policies_note_verdicts(struct fm_policies *p, const struct fm_plan *plan, fm_ms now)
+{
+        if (!p || !plan || !p->map.slot)
+                return;
+        for (uint32_t k = 0; k < plan->n_intents; k++) {
+                const struct fm_intent *it = &plan->intent[k];
+                if (it->action != FM_ACTION_SCALE || strcmp(it->policy, autoscale_ops.name) != 0 ||
+                    it->verdict == FM_VERDICT_APPROVED || it->verdict == FM_VERDICT_DRY_RUN ||
+                    it->verdict == FM_VERDICT_PENDING)
+                        continue;
+                struct dep_state *s = fm_map_get(&p->map, it->deployment, strlen(it->deployment));
+                if (!s || !s->asked || s->asked_to != it->arg.scale.to)
+                        continue;
+                s->asked = false;
+                s->quiet_until = now + FM_POLICIES_VETO_QUIET_MS;
+        }
 }
 
 static const struct fm_policy_ops autoscale_ops = {

@@ -198,6 +198,50 @@ static void test_autoscale_scales_up(void **state)
         }
 }
 
+/*
+ * A scale the governor blocked did not happen: after a short quiet the next
+ * decision starts from the fleet's count, not from the count asked for. (A
+ * policy that kept assuming its vetoed asks took place would step down from
+ * numbers the fleet never had, and its first approved step would cut far
+ * more than it says.)
+ */
+static void test_autoscale_vetoed(void **state)
+{
+        struct fixture *fx = *state;
+        autoscale_fleet(fx, 0.8);
+
+        tick(fx, T0 + S(2));
+        struct fm_intent *it = (struct fm_intent *)find(fx, "autoscale", FM_ACTION_SCALE);
+        assert_non_null(it);
+        assert_int_equal(it->arg.scale.to, 6);
+        it->verdict = FM_VERDICT_COOLDOWN;
+        fm_policies_note_verdicts(fx->pol, &fx->plan, T0 + S(2));
+
+        /* quiet: no intent a tick while the governor would block it anyway */
+        fm_ms quiet_end = T0 + S(2) + FM_POLICIES_VETO_QUIET_MS;
+        static const char *const names[] = {"a-0", "a-1", "a-2"};
+        for (fm_ms t = T0 + S(3); t < quiet_end; t += S(1)) {
+                for (int k = 0; k < 3; k++)
+                        gpu(fx, "a", names[k], t, 0.8);
+                tick(fx, t + 1);
+                assert_int_equal(count(fx, "autoscale", -1), 0);
+        }
+        for (int k = 0; k < 3; k++)
+                gpu(fx, "a", names[k], quiet_end, 0.8);
+        tick(fx, quiet_end + 1);
+        it = (struct fm_intent *)find(fx, "autoscale", FM_ACTION_SCALE);
+        assert_non_null(it);
+        assert_int_equal(it->arg.scale.from, 3); /* the fleet's count */
+        assert_int_equal(it->arg.scale.to, 6);
+        assert_string_equal(it->key, "autoscale/scale/a/6/2");
+
+        /* approved (or dry-run) asks stand as before */
+        it->verdict = FM_VERDICT_APPROVED;
+        fm_policies_note_verdicts(fx->pol, &fx->plan, quiet_end + 1);
+        tick(fx, quiet_end + S(2));
+        assert_int_equal(count(fx, "autoscale", -1), 0);
+}
+
 static void test_autoscale_within_tolerance(void **state)
 {
         struct fixture *fx = *state;
@@ -696,6 +740,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_autoscale_scales_up, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_autoscale_within_tolerance, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_autoscale_vetoed, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_traffic_edges, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_canary_advance_and_abort, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_autotune, setup, teardown),
