@@ -59,7 +59,9 @@ struct dep_state {
         /* traffic: the last weights emitted, as a hash (override only) */
         bool override;
         uint64_t weights_hash;
-        uint32_t weight_sets; /* numbers the keys */
+        bool weights_resend;       /* the last set was blocked: send it again */
+        fm_ms traffic_quiet_until; /* ... but not before */
+        uint32_t weight_sets;      /* numbers the keys */
 
         /* canary */
         bool canary_active;
@@ -330,7 +332,7 @@ static int traffic_evaluate(void *state, const struct fm_policy_input *in, struc
         r = state_get(p, in, &s);
         if (r < 0)
                 return r;
-        if (d->n_instances == 0)
+        if (d->n_instances == 0 || in->now < s->traffic_quiet_until)
                 return 0;
         if (d->n_instances > FM_TRAFFIC_TARGETS_MAX) {
                 p->stats.traffic_too_many++;
@@ -368,7 +370,7 @@ static int traffic_evaluate(void *state, const struct fm_policy_input *in, struc
                         h = fnv(h, &res.weight[k], sizeof(res.weight[k]));
                 }
         }
-        if (override == s->override && h == s->weights_hash)
+        if (!s->weights_resend && override == s->override && h == s->weights_hash)
                 return 0;
 
         struct fm_intent *it = fm_plan_add_intent(plan, FM_ACTION_SET_WEIGHTS, traffic_ops.name);
@@ -393,6 +395,7 @@ static int traffic_evaluate(void *state, const struct fm_policy_input *in, struc
         it->evidence = res.evidence;
         s->override = override;
         s->weights_hash = h;
+        s->weights_resend = false;
         return 0;
 }
 
@@ -844,15 +847,21 @@ void fm_policies_note_verdicts(struct fm_policies *p, const struct fm_plan *plan
                 return;
         for (uint32_t k = 0; k < plan->n_intents; k++) {
                 const struct fm_intent *it = &plan->intent[k];
-                if (it->action != FM_ACTION_SCALE || strcmp(it->policy, autoscale_ops.name) != 0 ||
-                    it->verdict == FM_VERDICT_APPROVED || it->verdict == FM_VERDICT_DRY_RUN ||
+                if (it->verdict == FM_VERDICT_APPROVED || it->verdict == FM_VERDICT_DRY_RUN ||
                     it->verdict == FM_VERDICT_PENDING)
                         continue;
                 struct dep_state *s = fm_map_get(&p->map, it->deployment, strlen(it->deployment));
-                if (!s || !s->asked || s->asked_to != it->arg.scale.to)
+                if (!s)
                         continue;
-                s->asked = false;
-                s->quiet_until = now + FM_POLICIES_VETO_QUIET_MS;
+                if (it->action == FM_ACTION_SCALE && strcmp(it->policy, autoscale_ops.name) == 0 &&
+                    s->asked && s->asked_to == it->arg.scale.to) {
+                        s->asked = false;
+                        s->quiet_until = now + FM_POLICIES_VETO_QUIET_MS;
+                } else if (it->action == FM_ACTION_SET_WEIGHTS &&
+                           strcmp(it->policy, traffic_ops.name) == 0) {
+                        s->weights_resend = true;
+                        s->traffic_quiet_until = now + FM_POLICIES_VETO_QUIET_MS;
+                }
         }
 }
 

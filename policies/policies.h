@@ -79,7 +79,8 @@ struct fm_policies *fm_policies_free(struct fm_policies *p);
  */
 size_t fm_policies_list(struct fm_policies *p, struct fm_policy *out, size_t max);
 
-/* How long autoscale waits after the governor blocked its scale before it decides again. */
+/* How long autoscale or traffic waits after the governor blocked its intent before it asks again.
+ */
 #define FM_POLICIES_VETO_QUIET_MS ((fm_ms)30 * FM_MS_PER_S)
 
 /*
@@ -88,8 +89,10 @@ size_t fm_policies_list(struct fm_policies *p, struct fm_policy *out, size_t max
  * approved, dry_run and pending) will not happen: autoscale stops standing
  * the asked-for count in for the fleet's, so its next decision starts from
  * what the fleet has, and it stays quiet for FM_POLICIES_VETO_QUIET_MS so a
- * cooldown does not become a blocked intent every tick. A dry-run verdict
- * is taken as carried out: dry-run shows what the controller would do.
+ * cooldown does not become a blocked intent every tick. A blocked weight
+ * set of the traffic policy is sent again after the same quiet (the load
+ * balancer still has the old weights). A dry-run verdict is taken as
+ * carried out: dry-run shows what the controller would do.
  */
 void fm_policies_note_verdicts(struct fm_policies *p, const struct fm_plan *plan, fm_ms now);
 

@@ -274,6 +274,35 @@ static void traffic_scenario(struct fixture *fx, int step)
         }
 }
 
+/* A blocked weight set is sent again after a short quiet: the balancer still has the old one. */
+static void test_traffic_vetoed(void **state)
+{
+        struct fixture *fx = *state;
+        fx->pcfg.traffic_enabled = true;
+        fx->fcfg.breaker.open_base = S(300); /* a-0 stays ejected through the quiet */
+        start(fx);
+
+        traffic_scenario(fx, 0);
+        tick(fx, T0 + S(1));
+        struct fm_intent *it = (struct fm_intent *)find(fx, "traffic", FM_ACTION_SET_WEIGHTS);
+        assert_non_null(it);
+        assert_string_equal(it->key, "traffic/weights/a/1");
+        it->verdict = FM_VERDICT_RATE_LIMIT;
+        fm_policies_note_verdicts(fx->pol, &fx->plan, T0 + S(1));
+
+        fm_ms quiet_end = T0 + S(1) + FM_POLICIES_VETO_QUIET_MS;
+        tick(fx, quiet_end - 1);
+        assert_int_equal(count(fx, "traffic", -1), 0);
+        kpi(fx, "a", "a-1", "v1", quiet_end - 1, 30, 0); /* the others stay fine and heard */
+        kpi(fx, "a", "a-2", "v1", quiet_end - 1, 30, 0);
+        tick(fx, quiet_end);
+        it = (struct fm_intent *)find(fx, "traffic", FM_ACTION_SET_WEIGHTS);
+        assert_non_null(it);
+        assert_string_equal(it->key, "traffic/weights/a/2");
+        assert_int_equal(weight_of(fx, it, "a-0"), 0); /* the same set as the blocked one */
+        assert_string_equal(it->reason, "ejected");
+}
+
 static void test_traffic_edges(void **state)
 {
         struct fixture *fx = *state;
@@ -741,6 +770,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_autoscale_scales_up, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_autoscale_within_tolerance, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_autoscale_vetoed, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_traffic_vetoed, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_traffic_edges, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_canary_advance_and_abort, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_autotune, setup, teardown),
