@@ -170,11 +170,6 @@ static int parse_u32(const char *s, size_t len, uint32_t max, uint32_t *ret)
         return 0;
 }
 
-static bool terminated(const char *s, size_t size)
-{
-        return memchr(s, '\0', size) != NULL;
-}
-
 /*
  * The socket address: an absolute path (AF_UNIX), or "ipv4@A.B.C.D:PORT"
  * with A = 127 (the runtime API gives full control of the proxy: it is
@@ -267,7 +262,7 @@ int fm_haproxy_config_validate(const struct fm_haproxy_config *cfg)
         struct sockaddr_storage ss;
         socklen_t sl;
 
-        if (!cfg || !terminated(cfg->socket, sizeof cfg->socket) ||
+        if (!cfg || !fm_text_terminated(cfg->socket, sizeof cfg->socket) ||
             parse_socket(cfg->socket, &ss, &sl) < 0)
                 return -EINVAL;
         if (cfg->timeout < 1 || cfg->timeout > FM_HAPROXY_TIMEOUT_MAX)
@@ -277,9 +272,9 @@ int fm_haproxy_config_validate(const struct fm_haproxy_config *cfg)
         for (uint32_t i = 0; i < cfg->n_mappings; i++) {
                 const struct fm_haproxy_mapping *m = cfg->mapping + i;
 
-                if (!terminated(m->deployment, sizeof m->deployment) ||
-                    !terminated(m->backend, sizeof m->backend) ||
-                    !terminated(m->server, sizeof m->server))
+                if (!fm_text_terminated(m->deployment, sizeof m->deployment) ||
+                    !fm_text_terminated(m->backend, sizeof m->backend) ||
+                    !fm_text_terminated(m->server, sizeof m->server))
                         return -EINVAL;
                 if (!deployment_valid(m->deployment))
                         return -EINVAL;
@@ -936,7 +931,11 @@ fail:
         return r;
 }
 
-/* Formats a command with fmt into the connection and sends it; fails the job on error. */
+/*
+ * Sends the command of len bytes already formatted into h->conn.cmd (a
+ * negative len: the formatting failed) on a new connection; fails the job
+ * on error.
+ */
 static void issue(struct fm_haproxy *h, int len)
 {
         int r;
@@ -1015,6 +1014,15 @@ static bool target_holds(const struct job *j, const struct target *t)
         return st == FM_HAPROXY_READY && t->seen.uweight == t->weight;
 }
 
+/* True when every target holds what the job asks for. */
+static bool job_holds(const struct job *j)
+{
+        for (uint32_t i = 0; i < j->n; i++)
+                if (!target_holds(j, j->t + i))
+                        return false;
+        return true;
+}
+
 /* "web/v1 weight 90 ready, web/v2 weight 10 ready" from what was last read. */
 static void describe(const struct job *j, const char *prefix, char *buf, size_t size)
 {
@@ -1072,13 +1080,10 @@ static int read_table(struct job *j, const char *text, size_t len)
 static void plan(struct fm_haproxy *h, struct job *j)
 {
         char detail[DETAIL_MAX];
-        bool holds = true;
 
-        for (uint32_t i = 0; i < j->n; i++)
-                holds = holds && target_holds(j, j->t + i);
         if (j->observe) {
                 describe(j, "", detail, sizeof detail);
-                finish(h, holds ? FM_RESULT_OK : FM_RESULT_PERMANENT, -ESRCH, detail);
+                finish(h, job_holds(j) ? FM_RESULT_OK : FM_RESULT_PERMANENT, -ESRCH, detail);
                 return;
         }
         for (uint32_t i = 0; i < j->n; i++) {
@@ -1172,7 +1177,7 @@ static void on_answer(struct fm_haproxy *h, const char *text, size_t len)
         }
 
         case PH_VERIFY: {
-                bool holds = true;
+                bool holds;
 
                 r = read_table(j, text, len);
                 if (r > 0) {
@@ -1185,8 +1190,7 @@ static void on_answer(struct fm_haproxy *h, const char *text, size_t len)
                         fail_answer(h, j->backend, text, len, -EBADMSG);
                         return;
                 }
-                for (uint32_t i = 0; i < j->n; i++)
-                        holds = holds && target_holds(j, j->t + i);
+                holds = job_holds(j);
                 describe(j, holds ? "" : "read back differs: ", detail, sizeof detail);
                 finish(h, holds ? FM_RESULT_OK : FM_RESULT_RETRYABLE, -EAGAIN, detail);
                 return;
@@ -1311,7 +1315,7 @@ static int haproxy_start(void *backend, const struct fm_action_req *req, uint64_
         if (req->action != FM_ACTION_SET_WEIGHTS)
                 return -EOPNOTSUPP;
         if (req->arg.weights.n == 0 || req->arg.weights.n > FM_ACTUATOR_WEIGHTS_MAX ||
-            !terminated(req->deployment, sizeof req->deployment))
+            !fm_text_terminated(req->deployment, sizeof req->deployment))
                 return -EINVAL;
         r = job_new(h, JOB_WEIGHTS, attempt_id, &j);
         if (r < 0)
@@ -1321,7 +1325,8 @@ static int haproxy_start(void *backend, const struct fm_action_req *req, uint64_
         for (uint32_t i = 0; i < j->n; i++) {
                 const struct fm_weight *w = req->arg.weights.w + i;
 
-                if (!terminated(w->target, sizeof w->target) || w->weight > FM_HAPROXY_WEIGHT_MAX) {
+                if (!fm_text_terminated(w->target, sizeof w->target) ||
+                    w->weight > FM_HAPROXY_WEIGHT_MAX) {
                         r = -EINVAL;
                         goto fail;
                 }

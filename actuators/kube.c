@@ -217,11 +217,10 @@ static int token_reload(struct fm_kube *k)
         r = read_small_file(k->cfg.token_file, FM_KUBE_TOKEN_MAX, &t);
         if (r < 0)
                 return r;
-        for (const char *c = t; *c; c++)
-                if ((unsigned char)*c < ' ' || *c == 0x7f) {
-                        free(t);
-                        return -EBADMSG;
-                }
+        if (!fm_text_no_controls(t)) {
+                free(t);
+                return -EBADMSG;
+        }
         if (!t[0]) {
                 free(t);
                 return -ENODATA;

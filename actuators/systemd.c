@@ -430,37 +430,17 @@ void fm_systemd_config_default(struct fm_systemd_config *cfg)
                  "{instance}.service");
 }
 
-static bool terminated(const char *s, size_t size)
-{
-        return memchr(s, '\0', size) != NULL;
-}
-
-/* The event decoder's rule: [a-z0-9]([-a-z0-9.]{0,61}[a-z0-9])? */
-static bool deployment_name_valid(const char *s)
-{
-        size_t n = strnlen(s, FM_NAME_MAX + 1);
-
-        if (n == 0 || n > FM_NAME_MAX)
-                return false;
-        for (size_t i = 0; i < n; i++) {
-                char c = s[i];
-                bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-                if (!alnum && ((c != '-' && c != '.') || i == 0 || i == n - 1))
-                        return false;
-        }
-        return true;
-}
-
 static int units_validate(const struct fm_systemd_units *u)
 {
         unsigned c[_PH_MAX];
         char out[FM_SYSTEMD_UNIT_NAME_MAX + 1];
 
-        if (!terminated(u->deployment, sizeof u->deployment) ||
-            !terminated(u->unit, sizeof u->unit) ||
-            !terminated(u->instance_unit, sizeof u->instance_unit))
+        if (!fm_text_terminated(u->deployment, sizeof u->deployment) ||
+            !fm_text_terminated(u->unit, sizeof u->unit) ||
+            !fm_text_terminated(u->instance_unit, sizeof u->instance_unit))
                 return -EINVAL;
-        if (strcmp(u->deployment, "*") != 0 && !deployment_name_valid(u->deployment))
+        if (strcmp(u->deployment, "*") != 0 &&
+            !fm_name_valid(u->deployment, strnlen(u->deployment, sizeof u->deployment)))
                 return -EINVAL;
         if (pattern_scan(u->unit, c) < 0 || c[PH_INDEX] != 1 || c[PH_VERSION] > 1 ||
             c[PH_DEPLOYMENT] > 1 || c[PH_INSTANCE] > 0)
@@ -490,8 +470,8 @@ int fm_systemd_config_validate(const struct fm_systemd_config *cfg)
                 return -EINVAL;
         if (cfg->job_timeout < 1 || cfg->job_timeout > JOB_TIMEOUT_MAX)
                 return -EINVAL;
-        if (!terminated(cfg->address, sizeof cfg->address) ||
-            !terminated(cfg->job_mode, sizeof cfg->job_mode))
+        if (!fm_text_terminated(cfg->address, sizeof cfg->address) ||
+            !fm_text_terminated(cfg->job_mode, sizeof cfg->job_mode))
                 return -EINVAL;
         for (const char *p = cfg->address; *p; p++)
                 if (*p <= ' ' || *p > '~')
@@ -1519,8 +1499,8 @@ static int prepare(struct op *op, const struct fm_action_req *req)
         char probe[FM_SYSTEMD_UNIT_NAME_MAX + 1];
         int r;
 
-        if (!terminated(req->deployment, sizeof req->deployment) ||
-            !terminated(req->instance, sizeof req->instance))
+        if (!fm_text_terminated(req->deployment, sizeof req->deployment) ||
+            !fm_text_terminated(req->instance, sizeof req->instance))
                 return -EINVAL;
         memcpy(op->deployment, req->deployment, sizeof op->deployment);
         switch (req->action) {
@@ -1540,8 +1520,8 @@ static int prepare(struct op *op, const struct fm_action_req *req)
         case FM_ACTION_ROLLBACK:
                 if (!strstr(op->map->unit, "{version}"))
                         return -EOPNOTSUPP;
-                if (!terminated(req->arg.rollback.from, sizeof req->arg.rollback.from) ||
-                    !terminated(req->arg.rollback.to, sizeof req->arg.rollback.to) ||
+                if (!fm_text_terminated(req->arg.rollback.from, sizeof req->arg.rollback.from) ||
+                    !fm_text_terminated(req->arg.rollback.to, sizeof req->arg.rollback.to) ||
                     strcmp(req->arg.rollback.from, req->arg.rollback.to) == 0)
                         return -EINVAL;
                 for (int k = 0; k < 2; k++) {
