@@ -200,11 +200,13 @@ static int on_timer(sd_event_source *s, uint64_t usec, void *userdata);
 static int on_post(sd_event_source *s, void *userdata)
 {
         struct fm_executor *x = userdata;
-        fm_ms now = now_ms(x), at;
+        fm_ms now, at;
         (void)s;
 
+        /* runs after every dispatch of the loop: nothing to do is the common case */
         if (x->in_flight == 0)
                 return 0;
+        now = now_ms(x);
         (void)fm_dryrun_flush(x->dryrun, x->actuator, now);
         (void)fm_actuator_tick(x->actuator, now);
         collect(x);
@@ -412,16 +414,16 @@ static enum fm_backend_kind kind_of_index(const struct fm_executor *x, int index
 }
 
 /* Reports what ended before reaching a backend. */
-static void report_now(struct fm_executor *x, const struct fm_action_req *req, const char *policy,
+static void report_now(struct fm_executor *x, const struct fm_intent *it, const char *policy,
                        const char *backend, const char *outcome, const char *detail, bool settled,
                        fm_ms now)
 {
         struct fm_execution e = {
-                .key = req->key,
+                .key = it->key,
                 .policy = policy,
-                .action = req->action,
-                .deployment = req->deployment,
-                .instance = req->instance,
+                .action = it->action,
+                .deployment = it->deployment,
+                .instance = it->instance,
                 .backend = backend,
                 .outcome = outcome,
                 .detail = detail ? detail : "",
@@ -495,7 +497,7 @@ int fm_executor_submit(struct fm_executor *x, const struct fm_plan *plan,
                 return r;
         int index = fm_actuator_route(x->routes, x->n_routes, it->deployment, it->action);
         if (index < 0) {
-                report_now(x, &req, it->policy, NULL, "unbound",
+                report_now(x, it, it->policy, NULL, "unbound",
                            "no backend is bound to this action for this deployment", false, now);
                 return 1;
         }
@@ -508,7 +510,7 @@ int fm_executor_submit(struct fm_executor *x, const struct fm_plan *plan,
                                       : r == -EINPROGRESS ? "in_progress"
                                       : r == -ESTALE      ? "refused"
                                                           : "journal_error";
-                report_now(x, &req, it->policy, backend, outcome, strerror(-r), false, now);
+                report_now(x, it, it->policy, backend, outcome, strerror(-r), false, now);
                 return 1;
         }
         failpoint(x, FAILPOINT_JOURNAL_BEGUN);
@@ -516,8 +518,7 @@ int fm_executor_submit(struct fm_executor *x, const struct fm_plan *plan,
         if (r < 0) {
                 /* never reached the backend: nothing happened */
                 (void)fm_journal_end(x->journal, seq, FM_JOURNAL_FAILED, strerror(-r), now);
-                report_now(x, &req, it->policy, backend, submit_outcome(r), strerror(-r), false,
-                           now);
+                report_now(x, it, it->policy, backend, submit_outcome(r), strerror(-r), false, now);
                 return 1;
         }
         return 0;
@@ -555,42 +556,20 @@ out:
         return r;
 }
 
-/* The request that observes journal entry e. */
-static int entry_req(const struct fm_journal_entry *e, fm_ms deadline, struct fm_action_req *req)
+/* The request that observes journal entry e, whose intent it is a copy of. */
+static int entry_req(const struct fm_journal_entry *e, struct fm_intent *it, fm_ms deadline,
+                     struct fm_action_req *req)
 {
-        const struct fm_intent *it = &e->intent;
+        const struct fm_plan no_weights = {0};
 
-        memset(req, 0, sizeof(*req));
-        req->action = it->action;
-        req->fence = e->fence;
-        req->deadline = deadline;
+        /* a journaled set_weights keeps its weights in args, not in a plan's pool */
+        if (it->action == FM_ACTION_SET_WEIGHTS)
+                it->arg.weights.first = it->arg.weights.n = 0;
+        int r = fm_action_req_from_intent(&no_weights, it, e->fence, deadline, req);
+        if (r < 0)
+                return r;
         req->observe = true;
-        memcpy(req->deployment, it->deployment, sizeof(req->deployment));
-        memcpy(req->instance, it->instance, sizeof(req->instance));
-        memcpy(req->key, it->key, sizeof(req->key));
-        switch (it->action) {
-        case FM_ACTION_SCALE:
-                req->arg.scale.from = it->arg.scale.from;
-                req->arg.scale.to = it->arg.scale.to;
-                return 0;
-        case FM_ACTION_SET_WEIGHTS:
-                return entry_weights(e, req);
-        case FM_ACTION_RESTART:
-                return 0;
-        case FM_ACTION_ROLLBACK:
-                memcpy(&req->arg.rollback, &it->arg.rollback, sizeof(req->arg.rollback));
-                return 0;
-        case FM_ACTION_SET_THRESHOLD:
-                memcpy(&req->arg.threshold, &it->arg.threshold, sizeof(req->arg.threshold));
-                return 0;
-        case FM_ACTION_ALERT:
-                req->arg.alert.severity = it->arg.alert.severity;
-                memcpy(req->arg.alert.summary, it->arg.alert.summary,
-                       sizeof(req->arg.alert.summary));
-                return 0;
-        default:
-                return -EINVAL;
-        }
+        return it->action == FM_ACTION_SET_WEIGHTS ? entry_weights(e, req) : 0;
 }
 
 int fm_executor_settle(struct fm_executor *x, fm_ms now)
@@ -615,10 +594,10 @@ int fm_executor_settle(struct fm_executor *x, fm_ms now)
                                 e = &entries[k];
                 if (!e)
                         continue;
+                struct fm_intent it = e->intent; /* ending the entry invalidates e */
                 struct fm_action_req req;
                 const char *why;
-                /* entry_req() fills the identity (key, action, target) before anything can fail */
-                int r = entry_req(e, now + x->cfg.action_timeout, &req);
+                int r = entry_req(e, &it, now + x->cfg.action_timeout, &req);
                 if (r < 0) {
                         why = "the journal entry cannot be read back";
                 } else {
@@ -635,8 +614,8 @@ int fm_executor_settle(struct fm_executor *x, fm_ms now)
                         }
                 }
                 int je = fm_journal_end(x->journal, e->seq, FM_JOURNAL_UNKNOWN, why, now);
-                report_now(x, &req, RECOVERY_POLICY, NULL, je < 0 ? "journal_error" : "unknown",
-                           why, true, now);
+                report_now(x, &it, RECOVERY_POLICY, NULL, je < 0 ? "journal_error" : "unknown", why,
+                           true, now);
         }
         free(seqs);
         return submitted;

@@ -751,6 +751,36 @@ static int64_t weight_of(const struct fm_weight *const *w, uint32_t n, const cha
         return best;
 }
 
+/* Sorts the intent's weights into g->wsort for weight_of(); returns how many. */
+static uint32_t sort_weights(struct review *r, const struct fm_intent *it)
+{
+        uint32_t n = it->arg.weights.n;
+        for (uint32_t k = 0; k < n; k++)
+                r->g->wsort[k] = &r->plan->weight[it->arg.weights.first + k];
+        qsort(r->g->wsort, n, sizeof(*r->g->wsort), cmp_weight);
+        return n;
+}
+
+/*
+ * The weight the sorted set gives instance i in *ret: its own name's, else
+ * its version's spread over the version's instances. False when the set
+ * names neither.
+ */
+static bool instance_weight(const struct fm_governor *g, uint32_t n, const struct fm_instance *i,
+                            double *ret)
+{
+        int64_t w = weight_of(g->wsort, n, i->name);
+        if (w >= 0) {
+                *ret = (double)w;
+                return true;
+        }
+        w = weight_of(g->wsort, n, i->version->name);
+        if (w < 0)
+                return false;
+        *ret = (double)w / i->version->n_instances;
+        return true;
+}
+
 /*
  * Does a set_weights, during a freeze, take traffic from an instance we
  * cannot judge? Each instance of the deployment gets the weight of its own
@@ -767,45 +797,27 @@ static bool below_share(struct review *r, const struct fm_intent *it, int ns,
                         const struct fm_deployment *d, const struct dep_stats *s)
 {
         struct fm_governor *g = r->g;
-        uint32_t n = it->arg.weights.n;
-        if (!d || n == 0)
+        uint32_t n = d ? sort_weights(r, it) : 0;
+        if (n == 0)
                 return false;
-        for (uint32_t k = 0; k < n; k++)
-                g->wsort[k] = &r->plan->weight[it->arg.weights.first + k];
-        qsort(g->wsort, n, sizeof(*g->wsort), cmp_weight);
 
-        double total = 0.0;
+        double total = 0.0, x;
         uint32_t covered = 0;
-        bool by_name = false;
-        for (const struct fm_instance *i = d->instances; i; i = i->next) {
-                int64_t w = weight_of(g->wsort, n, i->name);
-                if (w >= 0) {
-                        by_name = true;
-                        total += (double)w;
-                } else if ((w = weight_of(g->wsort, n, i->version->name)) >= 0) {
-                        total += (double)w / i->version->n_instances;
-                } else {
-                        continue;
+        for (const struct fm_instance *i = d->instances; i; i = i->next)
+                if (instance_weight(g, n, i, &x)) {
+                        total += x;
+                        covered++;
                 }
-                covered++;
-        }
-        if (s && s->held && by_name)
-                return true;
         if (covered == 0)
                 return false;
+        if (s && s->held)
+                for (const struct fm_instance *i = d->instances; i; i = i->next)
+                        if (weight_of(g->wsort, n, i->name) >= 0)
+                                return true;
         double mean = total / covered;
-        for (const struct fm_instance *i = d->instances; i; i = i->next) {
-                int64_t w = weight_of(g->wsort, n, i->name);
-                double x;
-                if (w >= 0)
-                        x = (double)w;
-                else if ((w = weight_of(g->wsort, n, i->version->name)) >= 0)
-                        x = (double)w / i->version->n_instances;
-                else
-                        continue;
-                if (x + 1.0 < mean && in_service(g, ns, i, r->now))
+        for (const struct fm_instance *i = d->instances; i; i = i->next)
+                if (instance_weight(g, n, i, &x) && x + 1.0 < mean && in_service(g, ns, i, r->now))
                         return true;
-        }
         return false;
 }
 
@@ -852,20 +864,12 @@ static int64_t removal(struct review *r, const struct fm_intent *it, int ns,
                 return gone < up ? gone : up;
         }
         case FM_ACTION_SET_WEIGHTS: {
-                uint32_t n = it->arg.weights.n;
-                if (!d || n == 0)
-                        return 0;
-                for (uint32_t k = 0; k < n; k++)
-                        g->wsort[k] = &r->plan->weight[it->arg.weights.first + k];
-                qsort(g->wsort, n, sizeof(*g->wsort), cmp_weight);
+                uint32_t n = d ? sort_weights(r, it) : 0;
                 int64_t gone = 0;
-                for (const struct fm_instance *i = d->instances; i; i = i->next) {
-                        int64_t w = weight_of(g->wsort, n, i->name);
-                        if (w < 0)
-                                w = weight_of(g->wsort, n, i->version->name);
-                        if (w == 0 && in_service(g, ns, i, r->now))
+                double x;
+                for (const struct fm_instance *i = n ? d->instances : NULL; i; i = i->next)
+                        if (instance_weight(g, n, i, &x) && x <= 0 && in_service(g, ns, i, r->now))
                                 gone++;
-                }
                 return gone;
         }
         default:

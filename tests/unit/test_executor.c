@@ -231,6 +231,34 @@ static void test_settle(void **state)
         assert_int_equal(fm_executor_settle(f->x, now_ms(f)), 0);
 }
 
+/* A set_weights keeps its weights in the journal's args: settling reads them back to observe. */
+static void test_settle_weights(void **state)
+{
+        struct fixture *f = *state;
+        uint64_t seq;
+        struct fm_intent *it = fm_plan_add_intent(&f->plan, FM_ACTION_SET_WEIGHTS, "traffic");
+        assert_non_null(it);
+        snprintf(it->deployment, sizeof(it->deployment), "web");
+        snprintf(it->key, sizeof(it->key), "weights/web/1");
+        it->verdict = FM_VERDICT_APPROVED;
+        struct fm_weight *w = fm_plan_add_weights(&f->plan, it, 2);
+        assert_non_null(w);
+        snprintf(w[0].target, sizeof(w[0].target), "v1");
+        w[0].weight = 90;
+        snprintf(w[1].target, sizeof(w[1].target), "v2");
+        w[1].weight = 10;
+        assert_int_equal(fm_journal_begin(f->journal, it, w, 0, now_ms(f), &seq), 0);
+        close_executor(f);
+        open_executor(f);
+
+        /* 1: handed over for observation, not ended at once as unreadable */
+        assert_int_equal(fm_executor_settle(f->x, now_ms(f)), 1);
+        run_until(f, 1);
+        assert_string_equal(f->seen.outcome[0], "unknown");
+        assert_string_equal(f->seen.key[0], "weights/web/1");
+        assert_true(f->seen.settled[0]);
+}
+
 /* An entry whose deployment has no binding any more is settled "unknown" at once. */
 static void test_settle_unbound(void **state)
 {
@@ -276,6 +304,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_execute_once, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_immediate_outcomes, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_settle, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_settle_weights, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_settle_unbound, setup, teardown),
                 cmocka_unit_test(test_config),
         };
