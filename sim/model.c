@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "detect.h"
+
 /* ==== Generator: splitmix64 seeds xoshiro256** ========================== */
 
 static uint64_t splitmix64(uint64_t *x)
@@ -59,22 +61,13 @@ double fm_rng_normal(struct fm_rng *r)
 
 double fm_model_phi(double x)
 {
-        return 0.5 * erfc(-x / M_SQRT2);
+        return fm_stat_norm_cdf(x);
 }
 
 double fm_model_probit(double p)
 {
-        double lo = -40, hi = 40;
-        if (!(p > 0 && p < 1))
-                return NAN;
-        for (int k = 0; k < 200 && hi - lo > 1e-12; k++) {
-                double mid = 0.5 * (lo + hi);
-                if (fm_model_phi(mid) < p)
-                        lo = mid;
-                else
-                        hi = mid;
-        }
-        return 0.5 * (lo + hi);
+        double x;
+        return fm_stat_norm_quantile(p, &x) < 0 ? NAN : x;
 }
 
 double fm_model_hist_quantile(const double *bound, uint32_t n, const double *count, double q)
@@ -175,6 +168,7 @@ struct fm_model {
         uint32_t nb;
         struct fm_model_dep_stats stats[FM_SCN_DEPLOYMENTS_MAX];
         double fault_impact[FM_SCN_FAULTS_MAX];
+        bool on[FM_SCN_FAULTS_MAX]; /* per step: fault k is active */
         fm_ms start;
         struct fm_event *ev;
         /* per step scratch, one entry per instance slot */
@@ -183,7 +177,7 @@ struct fm_model {
         uint32_t scratch_cap;
         /* per step scratch: score bins per (deployment, version) */
         double score_p[FM_SCN_DEPLOYMENTS_MAX][FM_SCN_VERSIONS_MAX][SCORE_BINS];
-        double sep[FM_SCN_DEPLOYMENTS_MAX][FM_SCN_VERSIONS_MAX];
+        double sep[FM_SCN_DEPLOYMENTS_MAX][FM_SCN_VERSIONS_MAX]; /* probit(accuracy), fixed */
         double shift[FM_SCN_DEPLOYMENTS_MAX][FM_SCN_VERSIONS_MAX];
         double flip[FM_SCN_DEPLOYMENTS_MAX][FM_SCN_VERSIONS_MAX];
 };
@@ -273,8 +267,17 @@ int fm_model_new(const struct fm_scenario *sc, struct fm_model **ret)
                 m->bound[m->nb++] = sc->slo.latency_p99_ms;
         qsort(m->bound, m->nb, sizeof(double), cmp_double);
 
+        /* what every event carries alike */
+        m->ev->latency_hist.n = m->nb;
+        memcpy(m->ev->latency_hist.bound, m->bound, m->nb * sizeof(m->bound[0]));
+        m->ev->score_hist.n = SCORE_BINS - 1;
+        for (int b = 0; b < SCORE_BINS - 1; b++)
+                m->ev->score_hist.bound[b] = (b + 1) / (double)SCORE_BINS;
+
         for (uint32_t d = 0; d < sc->n_deployments; d++) {
                 struct dep *dp = &m->dep[d];
+                for (uint32_t v = 0; v < sc->deployments[d].n_versions; v++)
+                        m->sep[d][v] = fm_model_probit(sc->deployments[d].versions[v].accuracy);
                 dp->serving_version = sc->deployments[d].initial_version;
                 dp->default_weight = 1;
                 for (uint32_t v = 0; v < FM_SCN_VERSIONS_MAX; v++)
@@ -350,8 +353,7 @@ static void instance_effect(struct fm_model *m, struct inst *i, fm_ms now, struc
                 .latency_factor = 1, .capacity_factor = 1, .error_rate = ver->error_rate};
         for (uint32_t k = 0; k < sc->n_faults; k++) {
                 const struct fm_scn_fault *f = &sc->faults[k];
-                if (!fm_model_fault_active(m, k, now) || !fault_hits(f, i) ||
-                    (i->cured & (1u << k)))
+                if (!m->on[k] || !fault_hits(f, i) || (i->cured & (1u << k)))
                         continue;
                 switch (f->kind) {
                 case FM_SCN_FAULT_BAD_VERSION:
@@ -460,8 +462,7 @@ static void score_model(struct fm_model *m, fm_ms now)
                         for (uint32_t k = 0; k < sc->n_faults; k++) {
                                 const struct fm_scn_fault *f = &sc->faults[k];
                                 if (f->deployment != d ||
-                                    (f->version >= 0 && (uint32_t)f->version != v) ||
-                                    !fm_model_fault_active(m, k, now))
+                                    (f->version >= 0 && (uint32_t)f->version != v) || !m->on[k])
                                         continue;
                                 /* labels that disagree with the scores: the accuracy falls,
                                  * the score distribution stays (a drift is what moves it) */
@@ -474,8 +475,7 @@ static void score_model(struct fm_model *m, fm_ms now)
                                         shift += f->shift * frac;
                                 }
                         }
-                        double sep = fm_model_probit(acc), pos = sd->versions[v].positive_rate;
-                        m->sep[d][v] = sep;
+                        double sep = m->sep[d][v], pos = sd->versions[v].positive_rate;
                         m->shift[d][v] = shift;
                         m->flip[d][v] = flip;
                         double prev = 0;
@@ -498,8 +498,6 @@ static void fill_hist(struct fm_model *m, double l0, double mean, uint64_t n, st
                       double *acc)
 {
         uint64_t prev = 0;
-        h->n = m->nb;
-        memcpy(h->bound, m->bound, m->nb * sizeof(h->bound[0]));
         for (uint32_t k = 0; k < m->nb; k++) {
                 double x = m->bound[k], cdf;
                 if (x <= l0)
@@ -596,12 +594,12 @@ static void emit_feedback(struct fm_model *m, uint32_t d, fm_ms now, double step
 }
 
 /* Which instances are cut off from the controller now: the first share of each deployment's. */
-static void mark_cut_off(struct fm_model *m, fm_ms now, bool *cut)
+static void mark_cut_off(struct fm_model *m, bool *cut)
 {
         const struct fm_scenario *sc = m->sc;
         for (uint32_t k = 0; k < sc->n_faults; k++) {
                 const struct fm_scn_fault *f = &sc->faults[k];
-                if (f->kind != FM_SCN_FAULT_CUT_OFF || !fm_model_fault_active(m, k, now))
+                if (f->kind != FM_SCN_FAULT_CUT_OFF || !m->on[k])
                         continue;
                 uint32_t total = 0, taken = 0;
                 for (uint32_t j = 0; j < m->n; j++)
@@ -621,6 +619,8 @@ int fm_model_step(struct fm_model *m, fm_ms now, fm_model_sink sink, void *userd
         const double step_s = (double)sc->step_s;
         const double t = (double)(now - m->start) / FM_MS_PER_S;
 
+        for (uint32_t k = 0; k < sc->n_faults; k++)
+                m->on[k] = fm_model_fault_active(m, k, now);
         apply_deploys(m, now);
         score_model(m, now);
 
@@ -638,7 +638,7 @@ int fm_model_step(struct fm_model *m, fm_ms now, fm_model_sink sink, void *userd
         struct effect *eff = m->eff;
         bool *cut = m->cut;
         memset(cut, 0, m->n * sizeof(*cut));
-        mark_cut_off(m, now, cut);
+        mark_cut_off(m, cut);
 
         /* states */
         for (uint32_t k = 0; k < m->n; k++) {
@@ -705,7 +705,7 @@ int fm_model_step(struct fm_model *m, fm_ms now, fm_model_sink sink, void *userd
                 double noise = sd->load.noise;
                 for (uint32_t k = 0; k < sc->n_faults; k++)
                         if (sc->faults[k].kind == FM_SCN_FAULT_NOISY &&
-                            sc->faults[k].deployment == d && fm_model_fault_active(m, k, now))
+                            sc->faults[k].deployment == d && m->on[k])
                                 noise = hypot(noise, sc->faults[k].load_noise);
                 double lambda = load_at(&sd->load, t) * (1 + noise * fm_rng_normal(&m->rng));
                 if (lambda < 0)
@@ -761,10 +761,8 @@ int fm_model_step(struct fm_model *m, fm_ms now, fm_model_sink sink, void *userd
                         ev->gauge[FM_GAUGE_CPU] = rho > 1 ? 1 : rho;
                         ev->gauge[FM_GAUGE_GPU_UTIL] = rho > 1 ? 1 : rho;
                         struct fm_hist *sh = &ev->score_hist;
-                        sh->n = SCORE_BINS - 1;
                         uint64_t left = n;
                         for (int b = 0; b < SCORE_BINS - 1; b++) {
-                                sh->bound[b] = (b + 1) / (double)SCORE_BINS;
                                 uint64_t c =
                                         (uint64_t)llround((double)n * m->score_p[d][i->version][b]);
                                 if (c > left)
@@ -808,7 +806,7 @@ int fm_model_step(struct fm_model *m, fm_ms now, fm_model_sink sink, void *userd
         for (uint32_t f = 0; f < sc->n_faults; f++) {
                 const struct fm_scn_fault *fa = &sc->faults[f];
                 double s = 0;
-                if (!fm_model_fault_active(m, f, now))
+                if (!m->on[f])
                         s = 0;
                 else if (fa->instance[0] || fa->version >= 0) {
                         for (uint32_t k = 0; k < m->n; k++) {

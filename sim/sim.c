@@ -124,7 +124,7 @@ struct engine {
         struct fm_actuator *act;
         struct sim_backend backend;
         int backend_index;
-        fm_ms start, now;
+        fm_ms start;
         enum fm_reject why;
 };
 
@@ -775,7 +775,6 @@ int fm_sim_run(const struct fm_scenario *sc, const struct fm_sim_options *opt,
                         now = next_tick;
                 if (now > end)
                         break;
-                e.now = now;
                 if (now == next_step) {
                         r = fm_model_step(e.model, now, e.core ? sink : NULL, &e);
                         if (r < 0)
